@@ -1,0 +1,99 @@
+package keys
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// Wrapper wraps and unwraps data keys under one key encryption key (KEK). Every
+// driver (local, awskms, vaulttransit) implements it and runs the keystest
+// conformance suite.
+type Wrapper interface {
+	// KeyURI returns the URI of the key encryption key, e.g. "local://provider"
+	// or "aws-kms://arn:aws:kms:us-east-1:111122223333:key/ID".
+	KeyURI() string
+
+	// Wrap encrypts a data key bound to ec. It returns an error wrapping
+	// ErrKeyRevoked when the key service refuses, ErrKeyUnavailable when it
+	// cannot be reached, or the context's error when ctx ends first.
+	Wrap(ctx context.Context, plaintext []byte, ec EncryptionContext) ([]byte, error)
+
+	// Unwrap decrypts a data key wrapped by Wrap under the same key and ec. It
+	// returns an error wrapping ErrIntegrity when the wrapped bytes, the key or
+	// ec do not match, ErrKeyRevoked or ErrKeyUnavailable as Wrap does, or the
+	// context's error when ctx ends first. It checks that the key that answered
+	// is the key of this Wrapper.
+	Unwrap(ctx context.Context, wrapped []byte, ec EncryptionContext) ([]byte, error)
+}
+
+// Opener opens a Wrapper for a key URI of the scheme it serves.
+type Opener interface {
+	// OpenWrapper returns the Wrapper for uri, or an error wrapping
+	// ErrUnknownKey when the URI names no key this opener serves.
+	OpenWrapper(ctx context.Context, uri string) (Wrapper, error)
+}
+
+// Scheme returns the scheme of a key URI ("local", "aws-kms", "hcvault"), or
+// "" when uri has none.
+func Scheme(uri string) string {
+	i := strings.Index(uri, "://")
+	if i <= 0 {
+		return ""
+	}
+	return uri[:i]
+}
+
+// Keyring resolves key URIs to Wrappers through one Opener per scheme and
+// keeps the opened Wrappers for reuse. It is safe for concurrent use.
+type Keyring struct {
+	mu       sync.Mutex
+	openers  map[string]Opener
+	wrappers map[string]Wrapper
+}
+
+// NewKeyring returns an empty Keyring.
+func NewKeyring() *Keyring {
+	return &Keyring{openers: map[string]Opener{}, wrappers: map[string]Wrapper{}}
+}
+
+// Register makes o serve key URIs of scheme.
+func (k *Keyring) Register(scheme string, o Opener) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.openers[scheme] = o
+}
+
+// Add makes w serve its own key URI directly.
+func (k *Keyring) Add(w Wrapper) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.wrappers[w.KeyURI()] = w
+}
+
+// Wrapper returns the Wrapper for uri. It returns an error wrapping
+// ErrUnknownKey when no opener serves the URI's scheme.
+func (k *Keyring) Wrapper(ctx context.Context, uri string) (Wrapper, error) {
+	k.mu.Lock()
+	w, ok := k.wrappers[uri]
+	o := k.openers[Scheme(uri)]
+	k.mu.Unlock()
+	if ok {
+		return w, nil
+	}
+	if o == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownKey, uri)
+	}
+	w, err := o.OpenWrapper(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if prev, ok := k.wrappers[uri]; ok {
+		return prev, nil
+	}
+	k.wrappers[uri] = w
+	return w, nil
+}
