@@ -49,34 +49,41 @@ type SealParams struct {
 	SegmentSize int
 }
 
-// Seal writes the header of a new object to dst and returns a writer that
-// encrypts the body into dst; the object is complete once the writer is
-// closed. A fresh random data key is made for every call and never leaves this
-// function unwrapped. Seal returns the KEK's error (ErrKeyRevoked,
-// ErrKeyUnavailable) when a wrap fails; then nothing has been written.
-func Seal(ctx context.Context, dst io.Writer, p SealParams) (io.WriteCloser, *Header, error) {
+// Sealer seals one object. NewSealer does the key work (a fresh data key,
+// wrapped under every KEK) so that the header and the object's exact size are
+// known before any byte is written; Encrypt then streams the object.
+type Sealer struct {
+	h   *Header
+	dek []byte
+}
+
+// NewSealer makes a fresh random data key, splits it into one share per KEK
+// and wraps each share. It returns the KEK's error (ErrKeyRevoked,
+// ErrKeyUnavailable) when a wrap fails. The data key never leaves the Sealer
+// unwrapped.
+func NewSealer(ctx context.Context, p SealParams) (*Sealer, error) {
 	seg := p.SegmentSize
 	if seg == 0 {
 		seg = DefaultSegmentSize
 	}
 	if seg < MinSegmentSize || seg > MaxSegmentSize {
-		return nil, nil, fmt.Errorf("keys: segment size %d out of range %d..%d", seg, MinSegmentSize, MaxSegmentSize)
+		return nil, fmt.Errorf("keys: segment size %d out of range %d..%d", seg, MinSegmentSize, MaxSegmentSize)
 	}
 	if len(p.KEKs) == 0 || len(p.KEKs) > maxSlots {
-		return nil, nil, fmt.Errorf("keys: %d key encryption keys, want 1..%d", len(p.KEKs), maxSlots)
+		return nil, fmt.Errorf("keys: %d key encryption keys, want 1..%d", len(p.KEKs), maxSlots)
 	}
 	bound, err := encodeBound(p.Context, p.Metadata, seg, p.Mode)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	dek := make([]byte, dataKeyLen)
 	if _, err := rand.Read(dek); err != nil {
-		return nil, nil, fmt.Errorf("keys: random data key: %w", err)
+		return nil, fmt.Errorf("keys: random data key: %w", err)
 	}
-	defer clear(dek)
 	shares, err := split(dek, len(p.KEKs))
 	if err != nil {
-		return nil, nil, err
+		clear(dek)
+		return nil, err
 	}
 	h := &Header{
 		Context: p.Context.Clone(), Metadata: cloneMap(p.Metadata),
@@ -86,29 +93,59 @@ func Seal(ctx context.Context, dst io.Writer, p SealParams) (io.WriteCloser, *He
 		w, err := kek.Wrap(ctx, shares[i], h.Context)
 		clear(shares[i])
 		if err != nil {
-			return nil, nil, err
+			clear(dek)
+			return nil, err
 		}
 		h.Slots = append(h.Slots, Slot{Kind: SlotKindShare, KeyURI: kek.KeyURI(), Wrapped: w})
 	}
 	if h.commitment, err = commitment(dek, bound); err != nil {
-		return nil, nil, err
+		clear(dek)
+		return nil, err
 	}
-	body, err := h.bodyCipher(dek)
-	if err != nil {
-		return nil, nil, err
+	return &Sealer{h: h, dek: dek}, nil
+}
+
+// Header returns the header the object will start with.
+func (s *Sealer) Header() *Header { return s.h }
+
+// Encrypt writes the header to dst and returns a writer that encrypts the
+// body into dst; the object is complete once the writer is closed. Encrypt
+// can be called once: it forgets the data key.
+func (s *Sealer) Encrypt(dst io.Writer) (io.WriteCloser, error) {
+	if s.dek == nil {
+		return nil, errors.New("keys: Encrypt called twice")
 	}
-	hb, err := h.Encode()
+	defer func() { clear(s.dek); s.dek = nil }()
+	body, err := s.h.bodyCipher(s.dek)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	hb, err := s.h.Encode()
+	if err != nil {
+		return nil, err
 	}
 	if _, err := dst.Write(hb); err != nil {
+		return nil, err
+	}
+	w, err := body.NewEncryptingWriter(dst, s.h.bound)
+	if err != nil {
+		return nil, fmt.Errorf("keys: body writer: %w", err)
+	}
+	return w, nil
+}
+
+// Seal is NewSealer followed by Encrypt: it writes the header of a new object
+// to dst and returns a writer that encrypts the body into dst.
+func Seal(ctx context.Context, dst io.Writer, p SealParams) (io.WriteCloser, *Header, error) {
+	s, err := NewSealer(ctx, p)
+	if err != nil {
 		return nil, nil, err
 	}
-	w, err := body.NewEncryptingWriter(dst, h.bound)
+	w, err := s.Encrypt(dst)
 	if err != nil {
-		return nil, nil, fmt.Errorf("keys: body writer: %w", err)
+		return nil, nil, err
 	}
-	return w, h, nil
+	return w, s.Header(), nil
 }
 
 // Open unwraps the data key through the KEKs named in the header, checks the

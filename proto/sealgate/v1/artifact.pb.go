@@ -361,7 +361,7 @@ type UploadHeader struct {
 	Labels      map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Optional plaintext size in bytes. When set, the upload fails unless exactly
 	// this many bytes arrive, and stores can skip multipart uploads.
-	SizeBytes     int64 `protobuf:"varint,7,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	SizeBytes     *int64 `protobuf:"varint,7,opt,name=size_bytes,json=sizeBytes,proto3,oneof" json:"size_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -439,8 +439,8 @@ func (x *UploadHeader) GetLabels() map[string]string {
 }
 
 func (x *UploadHeader) GetSizeBytes() int64 {
-	if x != nil {
-		return x.SizeBytes
+	if x != nil && x.SizeBytes != nil {
+		return *x.SizeBytes
 	}
 	return 0
 }
@@ -960,19 +960,20 @@ const file_sealgate_v1_artifact_proto_rawDesc = "" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_STAGED\x10\x01\x12\x10\n" +
 	"\fSTATE_STORED\x10\x02\x12\x11\n" +
-	"\rSTATE_DELETED\x10\x03\"\xd4\x02\n" +
+	"\rSTATE_DELETED\x10\x03\"\xe8\x02\n" +
 	"\fUploadHeader\x12-\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x19.sealgate.v1.ArtifactTypeR\x04type\x12\x19\n" +
 	"\bsip_zone\x18\x02 \x01(\tR\asipZone\x12\x19\n" +
 	"\bqueue_id\x18\x03 \x01(\tR\aqueueId\x12#\n" +
 	"\rengagement_id\x18\x04 \x01(\tR\fengagementId\x12!\n" +
 	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\x12=\n" +
-	"\x06labels\x18\x06 \x03(\v2%.sealgate.v1.UploadHeader.LabelsEntryR\x06labels\x12\x1d\n" +
+	"\x06labels\x18\x06 \x03(\v2%.sealgate.v1.UploadHeader.LabelsEntryR\x06labels\x12\"\n" +
 	"\n" +
-	"size_bytes\x18\a \x01(\x03R\tsizeBytes\x1a9\n" +
+	"size_bytes\x18\a \x01(\x03H\x00R\tsizeBytes\x88\x01\x01\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"o\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\r\n" +
+	"\v_size_bytes\"o\n" +
 	"\x15UploadArtifactRequest\x123\n" +
 	"\x06header\x18\x01 \x01(\v2\x19.sealgate.v1.UploadHeaderH\x00R\x06header\x12\x16\n" +
 	"\x05chunk\x18\x02 \x01(\fH\x00R\x05chunkB\t\n" +
@@ -1100,6 +1101,7 @@ func file_sealgate_v1_artifact_proto_init() {
 		return
 	}
 	file_sealgate_v1_account_proto_init()
+	file_sealgate_v1_artifact_proto_msgTypes[1].OneofWrappers = []any{}
 	file_sealgate_v1_artifact_proto_msgTypes[2].OneofWrappers = []any{
 		(*UploadArtifactRequest_Header)(nil),
 		(*UploadArtifactRequest_Chunk)(nil),

@@ -1,0 +1,236 @@
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/sealgate/sealgate/store"
+	"github.com/sealgate/sealgate/store/storetest"
+)
+
+// openTemp opens a bucket in a fresh temporary directory and, when the test
+// ends, checks that no temporary file was left behind.
+func openTemp(t *testing.T) *Bucket {
+	t.Helper()
+	b, err := Open(filepath.Join(t.TempDir(), "bucket"))
+	if err != nil {
+		t.Fatalf("Open() = %v, want nil", err)
+	}
+	t.Cleanup(func() {
+		if temps := tempFiles(t, b.Dir()); len(temps) > 0 {
+			t.Errorf("temporary files left: %q, want none", temps)
+		}
+	})
+	return b
+}
+
+// tempFiles returns the temporary files under dir.
+func tempFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), store.TempPrefix) {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("walking %s: %v", dir, err)
+	}
+	return found
+}
+
+func TestConformance(t *testing.T) {
+	storetest.RunConformance(t, func(t *testing.T) store.Bucket { return openTemp(t) })
+}
+
+func TestFailedPutLeavesNothing(t *testing.T) {
+	b := openTemp(t)
+	errRead := errors.New("read failed")
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	cases := []struct {
+		name string
+		put  func(key string) error
+	}{
+		{"reader error", func(key string) error {
+			r := io.MultiReader(bytes.NewReader(make([]byte, 600<<10)), iotest.ErrReader(errRead))
+			return b.Put(t.Context(), key, r, -1)
+		}},
+		{"size mismatch", func(key string) error {
+			return b.Put(t.Context(), key, strings.NewReader("12345"), 4)
+		}},
+		{"cancelled", func(key string) error {
+			return b.Put(cancelled, key, strings.NewReader("12345"), 5)
+		}},
+	}
+	for _, c := range cases {
+		if err := c.put("new/dirs/object"); err == nil {
+			t.Errorf("Put with %s = nil, want an error", c.name)
+		}
+		if temps := tempFiles(t, b.Dir()); len(temps) > 0 {
+			t.Errorf("after Put with %s: temporary files %q, want none", c.name, temps)
+		}
+		if _, err := os.Stat(filepath.Join(b.Dir(), "new")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("after Put with %s: Stat(new) = %v, want the new directory removed", c.name, err)
+		}
+	}
+	if err := b.Put(t.Context(), "x", iotest.ErrReader(errRead), -1); !errors.Is(err, errRead) {
+		t.Errorf("Put with a failing reader = %v, want an error wrapping %v", err, errRead)
+	}
+}
+
+func TestFileModes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows has no Unix file modes")
+	}
+	root := filepath.Join(t.TempDir(), "new", "root")
+	b, err := Open(root)
+	if err != nil {
+		t.Fatalf("Open(%q) = %v, want nil", root, err)
+	}
+	if err := b.Put(t.Context(), "x/y/z", strings.NewReader("data"), 4); err != nil {
+		t.Fatalf("Put() = %v, want nil", err)
+	}
+	want := map[string]fs.FileMode{
+		root:                         fs.ModeDir | 0o700,
+		filepath.Join(root, "x"):     fs.ModeDir | 0o700,
+		filepath.Join(root, "x/y"):   fs.ModeDir | 0o700,
+		filepath.Join(root, "x/y/z"): 0o600,
+	}
+	for p, mode := range want {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("Stat(%q) = %v, want nil", p, err)
+		}
+		if fi.Mode() != mode {
+			t.Errorf("mode of %s = %v, want %v", p, fi.Mode(), mode)
+		}
+	}
+}
+
+func TestPrefixCollision(t *testing.T) {
+	b := openTemp(t)
+	ctx := t.Context()
+	if err := b.Put(ctx, "a", strings.NewReader("a"), 1); err != nil {
+		t.Fatalf("Put(a) = %v, want nil", err)
+	}
+	if err := b.Put(ctx, "a/b", strings.NewReader("b"), 1); !errors.Is(err, store.ErrInvalidKey) {
+		t.Errorf("Put(a/b) with object a = %v, want ErrInvalidKey", err)
+	}
+	if err := b.Put(ctx, "c/d", strings.NewReader("d"), 1); err != nil {
+		t.Fatalf("Put(c/d) = %v, want nil", err)
+	}
+	if err := b.Put(ctx, "c", strings.NewReader("c"), 1); !errors.Is(err, store.ErrInvalidKey) {
+		t.Errorf("Put(c) with object c/d = %v, want ErrInvalidKey", err)
+	}
+	infos, err := b.List(ctx, "", "", 0)
+	if err != nil {
+		t.Fatalf("List() = %v, want nil", err)
+	}
+	var keys []string
+	for _, info := range infos {
+		keys = append(keys, info.Key)
+	}
+	if want := []string{"a", "c/d"}; !slices.Equal(keys, want) {
+		t.Errorf("List() = %q, want %q", keys, want)
+	}
+}
+
+func TestSegmentLength(t *testing.T) {
+	b := openTemp(t)
+	ctx := t.Context()
+	long := "d/" + strings.Repeat("n", maxSegmentLen+1)
+	if err := b.Put(ctx, long, strings.NewReader("x"), 1); !errors.Is(err, store.ErrInvalidKey) {
+		t.Errorf("Put(256-byte segment) = %v, want ErrInvalidKey", err)
+	}
+	if _, err := b.Stat(ctx, long); !errors.Is(err, store.ErrInvalidKey) {
+		t.Errorf("Stat(256-byte segment) = %v, want ErrInvalidKey", err)
+	}
+	longest := "d/" + strings.Repeat("n", maxSegmentLen)
+	if err := b.Put(ctx, longest, strings.NewReader("x"), 1); err != nil {
+		t.Errorf("Put(255-byte segment) = %v, want nil", err)
+	}
+}
+
+func TestDeleteRemovesEmptyDirs(t *testing.T) {
+	b := openTemp(t)
+	ctx := t.Context()
+	for _, key := range []string{"a/b/c", "a/d"} {
+		if err := b.Put(ctx, key, strings.NewReader(key), int64(len(key))); err != nil {
+			t.Fatalf("Put(%q) = %v, want nil", key, err)
+		}
+	}
+	exists := func(rel string) bool {
+		_, err := os.Stat(filepath.Join(b.Dir(), filepath.FromSlash(rel)))
+		return err == nil
+	}
+	if err := b.Delete(ctx, "a/b/c"); err != nil {
+		t.Fatalf("Delete(a/b/c) = %v, want nil", err)
+	}
+	if exists("a/b") || !exists("a") {
+		t.Errorf("after Delete(a/b/c): a/b exists %t, a exists %t; want false, true", exists("a/b"), exists("a"))
+	}
+	if err := b.Delete(ctx, "a/d"); err != nil {
+		t.Fatalf("Delete(a/d) = %v, want nil", err)
+	}
+	if exists("a") {
+		t.Errorf("after Delete(a/d): a exists, want it removed")
+	}
+	if _, err := os.Stat(b.Dir()); err != nil {
+		t.Errorf("Stat(root) = %v, want the root kept", err)
+	}
+}
+
+func TestGetReaderStopsOnCancel(t *testing.T) {
+	b := openTemp(t)
+	if err := b.Put(t.Context(), "k", bytes.NewReader(make([]byte, 1000)), 1000); err != nil {
+		t.Fatalf("Put() = %v, want nil", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	rc, err := b.Get(ctx, "k", 0, -1)
+	if err != nil {
+		t.Fatalf("Get() = %v, want nil", err)
+	}
+	defer rc.Close()
+	cancel()
+	if _, err := rc.Read(make([]byte, 10)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Read after cancel = %v, want context.Canceled", err)
+	}
+}
+
+func TestOpenAndClose(t *testing.T) {
+	if _, err := Open(""); err == nil {
+		t.Errorf("Open(\"\") = nil error, want an error")
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(file); err == nil {
+		t.Errorf("Open(a file) = nil error, want an error")
+	}
+	b := openTemp(t)
+	if err := b.Close(); err != nil {
+		t.Fatalf("Close() = %v, want nil", err)
+	}
+	if err := b.Put(t.Context(), "k", strings.NewReader("x"), 1); err == nil {
+		t.Errorf("Put after Close = nil error, want an error")
+	}
+	if _, err := b.List(t.Context(), "", "", 0); err == nil {
+		t.Errorf("List after Close = nil error, want an error")
+	}
+}
