@@ -1,0 +1,91 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/policy"
+	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+)
+
+// resolveSettingsName parses a settings name and checks that the caller's
+// account owns it; another account answers exactly like a missing one.
+func resolveSettingsName(p *auth.Principal, name string) (string, error) {
+	account, ok := policy.ParseSettingsName(name)
+	if !ok {
+		return "", invalidArgument("name", "want accounts/{account}/settings", ReasonInvalidArgument)
+	}
+	if account != p.Account {
+		return "", newStatus(codes.NotFound, "account not found", ReasonAccountNotFound, nil)
+	}
+	return account, nil
+}
+
+// GetAccountSettings returns the caller's account settings.
+func (s *accountService) GetAccountSettings(ctx context.Context, req *sealgatev1.GetAccountSettingsRequest) (*sealgatev1.AccountSettings, error) {
+	g := s.g
+	p, err := auth.Require(ctx, auth.RoleAdmin, auth.RoleAuditor)
+	if err != nil {
+		return nil, err
+	}
+	account, err := resolveSettingsName(p, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	settings, err := g.cfg.Settings.Get(ctx, account)
+	if err != nil {
+		return nil, g.toStatus(ctx, "get settings", err)
+	}
+	settings.Name = policy.SettingsName(account)
+	return settings, nil
+}
+
+// UpdateAccountSettings applies the masked fields of req.settings to the
+// caller's account, creating the account when it has no settings yet. The
+// result is validated as a whole before anything is written; regions must be
+// in the topology. New settings apply to new uploads only.
+func (s *accountService) UpdateAccountSettings(ctx context.Context, req *sealgatev1.UpdateAccountSettingsRequest) (*sealgatev1.AccountSettings, error) {
+	g := s.g
+	p, err := auth.Require(ctx, auth.RoleAdmin)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetSettings() == nil {
+		return nil, invalidArgument("settings", "required", ReasonInvalidArgument)
+	}
+	account, err := resolveSettingsName(p, req.GetSettings().GetName())
+	if err != nil {
+		return nil, err
+	}
+	current, err := g.cfg.Settings.Get(ctx, account)
+	created := errors.Is(err, policy.ErrAccountNotFound)
+	if created {
+		current, err = &sealgatev1.AccountSettings{}, nil
+	}
+	if err != nil {
+		return nil, g.toStatus(ctx, "update settings", err)
+	}
+	updated := proto.Clone(current).(*sealgatev1.AccountSettings)
+	if err := policy.ApplyMask(updated, req.GetSettings(), req.GetUpdateMask().GetPaths()); err != nil {
+		return nil, g.toStatus(ctx, "update settings", err)
+	}
+	if err := policy.Validate(updated, g.cfg.Topology, g.cfg.CustomerKeySchemes); err != nil {
+		return nil, g.toStatus(ctx, "update settings", err)
+	}
+	if err := policy.CheckTopology(updated, g.cfg.Topology); err != nil {
+		return nil, g.toStatus(ctx, "update settings", err)
+	}
+	updated.Name = policy.SettingsName(account)
+	updated.UpdateTime = timestamppb.New(g.now())
+	if err := g.cfg.Settings.Put(ctx, account, updated); err != nil {
+		return nil, g.toStatus(ctx, "update settings", err)
+	}
+	g.log.InfoContext(ctx, "account settings updated", "account", account, "actor", p.Subject,
+		"created", created, "paths", req.GetUpdateMask().GetPaths())
+	return updated, nil
+}

@@ -1,0 +1,205 @@
+package config
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/sealgate/sealgate/gateway"
+	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/policy"
+	"github.com/sealgate/sealgate/keys"
+	"github.com/sealgate/sealgate/keys/local"
+	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+	"github.com/sealgate/sealgate/store"
+	"github.com/sealgate/sealgate/store/filestore"
+)
+
+// Runtime is a gateway assembled from a Config, with what it opened.
+type Runtime struct {
+	Config   *Config
+	Gateway  *gateway.Gateway
+	Verifier *auth.Verifier
+	// Issuer is set when the gateway holds a signing key.
+	Issuer   *auth.Issuer
+	Settings *policy.SettingsStore
+	Topology *policy.Topology
+	Logger   *slog.Logger
+	closers  []io.Closer
+}
+
+// NewLogger returns the logger the config asks for, writing to w.
+func (c *Config) NewLogger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Build opens the stores and keys that c names and returns a ready Runtime.
+// Close releases them.
+func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
+	rt := &Runtime{Config: c, Logger: log}
+	ok := false
+	defer func() {
+		if !ok {
+			rt.Close()
+		}
+	}()
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("config: data dir: %w", err)
+	}
+	buckets := map[string]store.Bucket{}
+	for region, s := range c.Regions {
+		b, err := rt.openStore(s)
+		if err != nil {
+			return nil, fmt.Errorf("config: region %s: %w", region, err)
+		}
+		buckets[region] = b
+	}
+	topo, err := policy.NewTopology(buckets, c.SIPZones)
+	if err != nil {
+		return nil, err
+	}
+	control, err := rt.openStore(c.Control)
+	if err != nil {
+		return nil, fmt.Errorf("config: control store: %w", err)
+	}
+	rt.Topology, rt.Settings = topo, policy.NewSettingsStore(control)
+
+	kr := keys.NewKeyring()
+	kr.Register(local.Scheme, local.Opener{Dir: c.Keys.LocalDir})
+	if keys.Scheme(c.Keys.ProviderKeyURI) == local.Scheme {
+		// The provider key is ours: create it on first start.
+		w, err := local.Open(c.Keys.LocalDir, c.Keys.ProviderKeyURI[len("local://"):])
+		if err != nil {
+			return nil, err
+		}
+		kr.Add(w)
+	}
+	if _, err := kr.Wrapper(ctx, c.Keys.ProviderKeyURI); err != nil {
+		return nil, fmt.Errorf("config: provider key %s: %w", c.Keys.ProviderKeyURI, err)
+	}
+	if err := rt.setupAuth(); err != nil {
+		return nil, err
+	}
+	rt.Gateway, err = gateway.New(gateway.Config{
+		Topology:           topo,
+		Settings:           rt.Settings,
+		Keyring:            kr,
+		ProviderKeyURI:     c.Keys.ProviderKeyURI,
+		CustomerKeySchemes: []string{local.Scheme},
+		Logger:             log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return rt, nil
+}
+
+func (rt *Runtime) openStore(s Store) (store.Bucket, error) {
+	b, err := filestore.Open(s.Path)
+	if err != nil {
+		return nil, err
+	}
+	rt.closers = append(rt.closers, b)
+	return b, nil
+}
+
+func (rt *Runtime) setupAuth() error {
+	c := rt.Config
+	var pub ed25519.PublicKey
+	if c.Auth.SigningKeyFile != "" {
+		priv, err := auth.LoadOrCreateSigningKey(c.Auth.SigningKeyFile)
+		if err != nil {
+			return err
+		}
+		if rt.Issuer, err = auth.NewIssuer(priv); err != nil {
+			return err
+		}
+		pub = rt.Issuer.PublicKey()
+	}
+	if c.Auth.PublicKeyFile != "" {
+		var err error
+		if pub, err = auth.LoadPublicKey(c.Auth.PublicKeyFile); err != nil {
+			return err
+		}
+	}
+	v, err := auth.NewVerifier(pub)
+	if err != nil {
+		return err
+	}
+	rt.Verifier = v
+	return nil
+}
+
+// EnsureDevAccount creates the dev account (home region us, or the first
+// configured region) when it has no settings, and writes a token with every
+// role for it to the dev token file (mode 0600). It returns the token.
+func (rt *Runtime) EnsureDevAccount(ctx context.Context) (string, error) {
+	c := rt.Config
+	if c.Dev.Account == "" || rt.Issuer == nil {
+		return "", errors.New("config: no dev account or no signing key")
+	}
+	_, err := rt.Settings.Get(ctx, c.Dev.Account)
+	if errors.Is(err, policy.ErrAccountNotFound) {
+		home := "us"
+		if !rt.Topology.HasRegion(home) {
+			home = rt.Topology.Regions()[0]
+		}
+		err = rt.Settings.Put(ctx, c.Dev.Account, &sealgatev1.AccountSettings{
+			Name:       policy.SettingsName(c.Dev.Account),
+			HomeRegion: home,
+			KeyPolicy:  &sealgatev1.KeyPolicy{Mode: sealgatev1.KeyMode_KEY_MODE_PROVIDER},
+		})
+	}
+	if err != nil {
+		return "", fmt.Errorf("config: dev account: %w", err)
+	}
+	tok, err := rt.Issuer.Issue(auth.Principal{Subject: "dev", Account: c.Dev.Account, Roles: auth.AllRoles()}, c.Dev.TokenTTL)
+	if err != nil {
+		return "", err
+	}
+	if err := writeSecret(c.Dev.TokenFile, []byte(tok+"\n")); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
+// writeSecret replaces path atomically with data, mode 0600.
+func writeSecret(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Close releases the stores.
+func (rt *Runtime) Close() error {
+	var errs []error
+	for _, c := range rt.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}

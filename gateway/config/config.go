@@ -1,0 +1,189 @@
+// Package config reads sealgate's configuration file and assembles a gateway
+// from it: stores per region, key drivers, token verification. With no file
+// at all, Default gives the embedded defaults: everything under one data
+// directory, a local provider key, and a development account.
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sealgate/sealgate/gateway/policy"
+)
+
+// Config is the whole configuration. Empty fields take the defaults that
+// ApplyDefaults documents.
+type Config struct {
+	// Listen is the gRPC address; default 127.0.0.1:7443 (loopback only).
+	Listen string `yaml:"listen"`
+	// DataDir holds local state; default ".sealgate".
+	DataDir string `yaml:"data_dir"`
+	// LogLevel is debug, info, warn or error; default info.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json; default text.
+	LogFormat string `yaml:"log_format"`
+	// ShutdownGrace is how long in-flight calls may run after a stop signal
+	// before they are cancelled; default 30s.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+
+	Auth      Auth              `yaml:"auth"`
+	Keys      Keys              `yaml:"keys"`
+	Regions   map[string]Store  `yaml:"regions"`
+	SIPZones  map[string]string `yaml:"sip_zones"`
+	Control   Store             `yaml:"control"`
+	Dev       Dev               `yaml:"dev"`
+	configDir string
+}
+
+// Auth says how bearer tokens are checked.
+type Auth struct {
+	// SigningKeyFile is an Ed25519 PKCS#8 PEM key; it is created when missing.
+	// The gateway verifies tokens with its public half and can issue dev
+	// tokens. Default <data_dir>/signing-key.pem unless PublicKeyFile is set.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// PublicKeyFile verifies tokens issued elsewhere (PKIX PEM).
+	PublicKeyFile string `yaml:"public_key_file"`
+}
+
+// Keys configures key encryption keys.
+type Keys struct {
+	// ProviderKeyURI is our key; default "local://provider".
+	ProviderKeyURI string `yaml:"provider_key_uri"`
+	// LocalDir holds local:// keysets; default <data_dir>/keys.
+	LocalDir string `yaml:"local_dir"`
+	// RevocationBound is the longest a revoked customer key may still serve;
+	// default 30s.
+	RevocationBound time.Duration `yaml:"revocation_bound"`
+}
+
+// Store is one storage location.
+type Store struct {
+	// Path is a local folder (the file store).
+	Path string `yaml:"path"`
+}
+
+// Dev configures the development conveniences of the embedded defaults.
+type Dev struct {
+	// Account is created (home region us) when missing, and a token with
+	// every role for it is written to TokenFile. Empty disables both.
+	Account string `yaml:"account"`
+	// TokenFile; default <data_dir>/dev-token.
+	TokenFile string `yaml:"token_file"`
+	// TokenTTL; default 720h.
+	TokenTTL time.Duration `yaml:"token_ttl"`
+}
+
+// Default returns the embedded defaults: no servers needed.
+func Default() *Config {
+	c := &Config{Dev: Dev{Account: "demo"}}
+	c.ApplyDefaults()
+	return c
+}
+
+// Load reads a YAML config file strictly: unknown fields are errors. Relative
+// paths in it are relative to the file's folder.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	c := &Config{}
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	c.configDir = filepath.Dir(path)
+	c.ApplyDefaults()
+	return c, c.Validate()
+}
+
+// ApplyDefaults fills every empty field with its default.
+func (c *Config) ApplyDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Listen, "127.0.0.1:7443")
+	def(&c.DataDir, ".sealgate")
+	c.DataDir = c.abs(c.DataDir)
+	def(&c.LogLevel, "info")
+	def(&c.LogFormat, "text")
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 30 * time.Second
+	}
+	if c.Auth.PublicKeyFile == "" {
+		def(&c.Auth.SigningKeyFile, filepath.Join(c.DataDir, "signing-key.pem"))
+	}
+	def(&c.Keys.ProviderKeyURI, "local://provider")
+	def(&c.Keys.LocalDir, filepath.Join(c.DataDir, "keys"))
+	if c.Keys.RevocationBound == 0 {
+		c.Keys.RevocationBound = 30 * time.Second
+	}
+	if len(c.Regions) == 0 {
+		c.Regions = map[string]Store{}
+		for _, r := range policy.Regions {
+			c.Regions[r] = Store{Path: filepath.Join(c.DataDir, "regions", r)}
+		}
+	}
+	if len(c.SIPZones) == 0 {
+		c.SIPZones = policy.DefaultSIPZones()
+	}
+	def(&c.Control.Path, filepath.Join(c.DataDir, "control"))
+	def(&c.Dev.TokenFile, filepath.Join(c.DataDir, "dev-token"))
+	if c.Dev.TokenTTL == 0 {
+		c.Dev.TokenTTL = 720 * time.Hour
+	}
+	for r, s := range c.Regions {
+		s.Path = c.abs(s.Path)
+		c.Regions[r] = s
+	}
+	c.Control.Path = c.abs(c.Control.Path)
+	c.Keys.LocalDir = c.abs(c.Keys.LocalDir)
+	c.Auth.SigningKeyFile = c.abs(c.Auth.SigningKeyFile)
+	c.Auth.PublicKeyFile = c.abs(c.Auth.PublicKeyFile)
+	c.Dev.TokenFile = c.abs(c.Dev.TokenFile)
+}
+
+// abs resolves p against the config file's folder.
+func (c *Config) abs(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.configDir == "" {
+		return p
+	}
+	return filepath.Join(c.configDir, p)
+}
+
+// Validate reports the first problem in c.
+func (c *Config) Validate() error {
+	for r, s := range c.Regions {
+		if !policy.IsRegion(r) {
+			return fmt.Errorf("config: regions: %q is not a region (want one of %v)", r, policy.Regions)
+		}
+		if s.Path == "" {
+			return fmt.Errorf("config: regions.%s: a path is required", r)
+		}
+	}
+	for z, r := range c.SIPZones {
+		if _, ok := c.Regions[r]; !ok {
+			return fmt.Errorf("config: sip_zones.%s: region %q is not configured under regions", z, r)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("config: log_format %q: want text or json", c.LogFormat)
+	}
+	if c.Dev.Account != "" && c.Auth.SigningKeyFile == "" {
+		return fmt.Errorf("config: dev.account needs auth.signing_key_file to issue its token")
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+// Package gateway implements sealgate's gRPC services: authenticated upload
+// and read pipelines that encrypt every artifact with its own data key, stage
+// it in the region of the caller's SIP zone, and map every failure to a gRPC
+// status with a stable reason.
+package gateway
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/sealgate/sealgate/gateway/policy"
+	"github.com/sealgate/sealgate/keys"
+	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+)
+
+// Config is what the gateway needs; cmd/sealgate builds it from a config file
+// or from the embedded defaults.
+type Config struct {
+	// Topology maps regions to buckets and SIP zones to regions.
+	Topology *policy.Topology
+	// Settings stores account settings.
+	Settings *policy.SettingsStore
+	// Keyring resolves key URIs to key drivers.
+	Keyring *keys.Keyring
+	// ProviderKeyURI names the provider's (our) key encryption key.
+	ProviderKeyURI string
+	// CustomerKeySchemes are the key URI schemes accepted for customer keys.
+	CustomerKeySchemes []string
+	// SegmentSize of sealed bodies; 0 means keys.DefaultSegmentSize.
+	SegmentSize int
+	// Logger receives operational logs; never content or key material.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Gateway holds the shared state of the three services.
+type Gateway struct {
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New checks cfg and returns a Gateway.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Topology == nil || cfg.Settings == nil || cfg.Keyring == nil || cfg.ProviderKeyURI == "" {
+		return nil, errors.New("gateway: topology, settings, keyring and provider key are required")
+	}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	return g, nil
+}
+
+// Register registers the sealgate services on s.
+func (g *Gateway) Register(s grpc.ServiceRegistrar) {
+	sealgatev1.RegisterArtifactServiceServer(s, &artifactService{g: g})
+	sealgatev1.RegisterAccountServiceServer(s, &accountService{g: g})
+	sealgatev1.RegisterKeyServiceServer(s, &keyService{g: g})
+}
+
+type artifactService struct {
+	sealgatev1.UnimplementedArtifactServiceServer
+	g *Gateway
+}
+
+type accountService struct {
+	sealgatev1.UnimplementedAccountServiceServer
+	g *Gateway
+}
+
+// keyService answers UNIMPLEMENTED until customer-managed keys land.
+type keyService struct {
+	sealgatev1.UnimplementedKeyServiceServer
+	g *Gateway
+}

@@ -1,0 +1,203 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/store"
+	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+)
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 1000
+	// maxScanPerPage bounds the work of one filtered ListArtifacts call; a
+	// sparse filter returns a short page and a token to go on.
+	maxScanPerPage = 5000
+)
+
+// listEntry is one artifact found by listing a region's bucket.
+type listEntry struct {
+	id  string
+	ref artifactRef
+	loc location
+}
+
+// ListArtifacts lists an account's artifacts oldest first across every
+// region's staging and storage areas, merging the per-region listings by id.
+// It reads one header per listed artifact and never scans more than
+// maxScanPerPage artifacts per call.
+func (s *artifactService) ListArtifacts(ctx context.Context, req *sealgatev1.ListArtifactsRequest) (*sealgatev1.ListArtifactsResponse, error) {
+	g := s.g
+	p, err := auth.Require(ctx, auth.RoleReader, auth.RoleAuditor, auth.RoleAdmin)
+	if err != nil {
+		return nil, err
+	}
+	account, ok := parseAccountName(req.GetParent())
+	if !ok {
+		return nil, invalidArgument("parent", "want accounts/{account}", ReasonInvalidArgument)
+	}
+	if account != p.Account {
+		return nil, newStatus(codes.NotFound, "account not found", ReasonAccountNotFound, nil)
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0:
+		return nil, invalidArgument("page_size", "must not be negative", ReasonInvalidArgument)
+	case size == 0:
+		size = defaultPageSize
+	case size > maxPageSize:
+		size = maxPageSize
+	}
+	cursor, err := decodePageToken(req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	var end time.Time
+	if req.GetCreateTimeEnd() != nil {
+		end = req.GetCreateTimeEnd().AsTime()
+	}
+	if st := req.GetCreateTimeStart(); st != nil {
+		if floor := idFloor(st.AsTime()); floor > cursor {
+			cursor = floor
+		}
+	}
+	resp := &sealgatev1.ListArtifactsResponse{}
+	scanned := 0
+	for len(resp.Artifacts) < size && scanned < maxScanPerPage {
+		batch, exhausted, err := g.listBatch(ctx, account, cursor, size)
+		if err != nil {
+			return nil, g.toStatus(ctx, "list", err)
+		}
+		for _, e := range batch {
+			if t, ok := idTime(e.id); ok && !end.IsZero() && !t.Before(end) {
+				return resp, nil // ids are time ordered: nothing later can match
+			}
+			cursor = e.id
+			scanned++
+			a, err := describeAt(ctx, e.ref, e.loc)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // moved between list and read; it is listed from its new place later
+			}
+			if err != nil {
+				return nil, g.toStatus(ctx, "list", err)
+			}
+			if matches(req, a) {
+				resp.Artifacts = append(resp.Artifacts, a)
+				if len(resp.Artifacts) == size {
+					break
+				}
+			}
+		}
+		if exhausted && cursor == lastID(batch) {
+			return resp, nil
+		}
+	}
+	resp.NextPageToken = encodePageToken(cursor)
+	return resp, nil
+}
+
+// listBatch returns up to n entries with ids after cursor, merged across
+// every region's staging and storage prefixes. exhausted is true when no
+// source has more beyond the returned entries.
+func (g *Gateway) listBatch(ctx context.Context, account, cursor string, n int) ([]listEntry, bool, error) {
+	byID := map[string]listEntry{}
+	exhausted := true
+	for _, region := range g.cfg.Topology.Regions() {
+		b, err := g.cfg.Topology.Bucket(region)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, area := range []struct {
+			prefix string
+			state  sealgatev1.Artifact_State
+		}{
+			{stagingKey(account, ""), sealgatev1.Artifact_STATE_STAGED},
+			{storedKey(account, ""), sealgatev1.Artifact_STATE_STORED},
+		} {
+			after := ""
+			if cursor != "" {
+				after = area.prefix + cursor
+			}
+			objs, err := b.List(ctx, area.prefix, after, n)
+			if err != nil {
+				return nil, false, err
+			}
+			if len(objs) == n {
+				exhausted = false
+			}
+			for _, o := range objs {
+				id := strings.TrimPrefix(o.Key, area.prefix)
+				st, sr, ok := parseArtifactID(id)
+				if !ok {
+					continue
+				}
+				prev, seen := byID[id]
+				if seen && prev.loc.state == sealgatev1.Artifact_STATE_STORED {
+					continue // mid-move: the stored copy wins
+				}
+				byID[id] = listEntry{id: id, ref: artifactRef{Account: account, ID: id, Staging: st, Storage: sr}, loc: location{bucket: b, key: o.Key, state: area.state, size: o.Size}}
+			}
+		}
+	}
+	out := make([]listEntry, 0, len(byID))
+	for _, e := range byID {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	if len(out) > n {
+		out, exhausted = out[:n], false
+	}
+	return out, exhausted, nil
+}
+
+func lastID(b []listEntry) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return b[len(b)-1].id
+}
+
+// matches applies the request's filters to an artifact.
+func matches(req *sealgatev1.ListArtifactsRequest, a *sealgatev1.Artifact) bool {
+	if req.GetType() != sealgatev1.ArtifactType_ARTIFACT_TYPE_UNSPECIFIED && a.GetType() != req.GetType() {
+		return false
+	}
+	if req.GetEngagementId() != "" && a.GetEngagementId() != req.GetEngagementId() {
+		return false
+	}
+	return true
+}
+
+// idFloor returns a string that sorts before every artifact id created at or
+// after t and after every id created earlier.
+func idFloor(t time.Time) string {
+	id, _ := newArtifactIDFromBytes(uint64(t.UnixMilli()), nil)
+	return id
+}
+
+func encodePageToken(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("v1:" + id))
+}
+
+func decodePageToken(tok string) (string, error) {
+	if tok == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	id, ok := strings.CutPrefix(string(b), "v1:")
+	if err != nil || !ok {
+		return "", invalidArgument("page_token", "not a token from a previous ListArtifacts call", ReasonInvalidArgument)
+	}
+	if _, _, valid := parseArtifactID(id); !valid && len(id) != 26 {
+		return "", invalidArgument("page_token", "not a token from a previous ListArtifacts call", ReasonInvalidArgument)
+	}
+	return id, nil
+}

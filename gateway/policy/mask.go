@@ -1,0 +1,138 @@
+package policy
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+)
+
+// MaskPaths lists the field mask paths ApplyMask accepts, in the order an
+// empty mask applies them. Callers must not modify it.
+var MaskPaths = []string{
+	"home_region",
+	"localized",
+	"storage_region",
+	"queue_storage_regions",
+	"key_policy",
+	"retention_rules",
+	"deletion_mode",
+}
+
+// nestedMaskPaths are the accepted paths inside key_policy.
+var nestedMaskPaths = []string{"key_policy.mode", "key_policy.customer_key_uri"}
+
+// ApplyMask copies the fields of src named by paths into dst, so that dst
+// holds the settings after an update. An empty paths means every path of
+// MaskPaths. A named field that is unset in src is cleared in dst. src may
+// be nil, which reads as empty settings. The name and update_time fields are
+// never copied.
+//
+// ApplyMask returns a *ValidationError with Field "update_mask" naming each
+// unknown path, and leaves dst unchanged then. It returns a plain error when
+// dst is nil.
+func ApplyMask(dst, src *sealgatev1.AccountSettings, paths []string) error {
+	if dst == nil {
+		return fmt.Errorf("policy: apply mask: nil destination settings")
+	}
+	if len(paths) == 0 {
+		paths = MaskPaths
+	}
+	var vs violations
+	for _, p := range paths {
+		if !knownMaskPath(p) {
+			vs.add("update_mask", ReasonInvalidArgument,
+				"unknown path %q; want one of %s", p, listOf(slices.Concat(MaskPaths, nestedMaskPaths)))
+		}
+	}
+	if err := vs.err(); err != nil {
+		return err
+	}
+	for _, p := range paths {
+		applyPath(dst, src, p)
+	}
+	return nil
+}
+
+func knownMaskPath(p string) bool {
+	return slices.Contains(MaskPaths, p) || slices.Contains(nestedMaskPaths, p)
+}
+
+// applyPath copies the field at the known path p from src to dst.
+func applyPath(dst, src *sealgatev1.AccountSettings, p string) {
+	switch p {
+	case "home_region":
+		dst.HomeRegion = src.GetHomeRegion()
+	case "localized":
+		dst.Localized = src.GetLocalized()
+	case "storage_region":
+		dst.StorageRegion = src.GetStorageRegion()
+	case "queue_storage_regions":
+		dst.QueueStorageRegions = nil
+		if q := src.GetQueueStorageRegions(); len(q) > 0 {
+			dst.QueueStorageRegions = maps.Clone(q)
+		}
+	case "key_policy":
+		dst.KeyPolicy = nil
+		if kp := src.GetKeyPolicy(); kp != nil {
+			dst.KeyPolicy = proto.CloneOf(kp)
+		}
+	case "key_policy.mode", "key_policy.customer_key_uri":
+		if dst.KeyPolicy == nil {
+			dst.KeyPolicy = &sealgatev1.KeyPolicy{}
+		}
+		if strings.HasSuffix(p, ".mode") {
+			dst.KeyPolicy.Mode = src.GetKeyPolicy().GetMode()
+		} else {
+			dst.KeyPolicy.CustomerKeyUri = src.GetKeyPolicy().GetCustomerKeyUri()
+		}
+	case "retention_rules":
+		dst.RetentionRules = nil
+		for _, r := range src.GetRetentionRules() {
+			dst.RetentionRules = append(dst.RetentionRules, proto.CloneOf(r))
+		}
+	case "deletion_mode":
+		dst.DeletionMode = src.GetDeletionMode()
+	}
+}
+
+// SettingsName returns the resource name of an account's settings,
+// "accounts/{account}/settings".
+func SettingsName(account string) string {
+	return "accounts/" + account + "/settings"
+}
+
+// ParseSettingsName returns the account id in a settings resource name of
+// the form "accounts/{account}/settings". ok is false when name has another
+// form or the account id is not well formed (see ValidAccountID).
+func ParseSettingsName(name string) (account string, ok bool) {
+	rest, found := strings.CutPrefix(name, "accounts/")
+	if !found {
+		return "", false
+	}
+	account, found = strings.CutSuffix(rest, "/settings")
+	if !found || !ValidAccountID(account) {
+		return "", false
+	}
+	return account, true
+}
+
+// ValidAccountID reports whether id is a well-formed account id: 1 to 63
+// characters, each a lowercase ASCII letter, a digit or '-', starting with a
+// letter. It is the same rule the gateway's auth package applies to tokens.
+func ValidAccountID(id string) bool {
+	if len(id) == 0 || len(id) > 63 || id[0] < 'a' || id[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		c := id[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}

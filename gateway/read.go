@@ -1,0 +1,225 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/keys"
+	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+	"github.com/sealgate/sealgate/store"
+)
+
+// readChunkSize is the plaintext size of each ReadArtifact message.
+const readChunkSize = 256 << 10
+
+// headerProbe is how much of an object GetArtifact and ListArtifacts fetch to
+// parse its header; larger headers are fetched whole.
+const headerProbe = 16 << 10
+
+// location is where an artifact's ciphertext sits now.
+type location struct {
+	bucket store.Bucket
+	key    string
+	state  sealgatev1.Artifact_State
+	size   int64 // ciphertext object size
+}
+
+// locations lists where ref can be, in lookup order: staging first, then
+// storage. The mover copies to storage before it deletes the staged copy, so
+// whoever misses in staging finds the object in storage.
+func (g *Gateway) locations(ref artifactRef) []location {
+	var out []location
+	if b, err := g.cfg.Topology.Bucket(ref.Staging); err == nil {
+		out = append(out, location{bucket: b, key: ref.stagingKey(), state: sealgatev1.Artifact_STATE_STAGED})
+	}
+	if b, err := g.cfg.Topology.Bucket(ref.Storage); err == nil {
+		out = append(out, location{bucket: b, key: ref.storedKey(), state: sealgatev1.Artifact_STATE_STORED})
+	}
+	return out
+}
+
+// openObject opens ref's object, parses its header and checks that the header
+// belongs to ref. It returns the header, a reader positioned at the body, and
+// the location. At most two lookups, no catalog. length limits how much of
+// the object is fetched (-1: all of it).
+func (g *Gateway) openObject(ctx context.Context, ref artifactRef, length int64) (*keys.Header, io.Reader, io.Closer, location, error) {
+	for _, loc := range g.locations(ref) {
+		info, err := loc.bucket.Stat(ctx, loc.key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, nil, loc, err
+		}
+		loc.size = info.Size
+		h, body, c, err := openAt(ctx, ref, loc, length)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // moved on between Stat and Get: the next location has it
+		}
+		return h, body, c, loc, err
+	}
+	return nil, nil, nil, location{}, artifactNotFound(ref.name())
+}
+
+// openAt opens the object at loc and parses and checks its header.
+func openAt(ctx context.Context, ref artifactRef, loc location, length int64) (*keys.Header, io.Reader, io.Closer, error) {
+	rc, err := loc.bucket.Get(ctx, loc.key, 0, length)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	br := bufio.NewReaderSize(rc, 64<<10)
+	h, err := keys.ReadHeader(br)
+	if err == nil {
+		err = checkHeader(ref, h)
+	}
+	if err != nil {
+		rc.Close()
+		return nil, nil, nil, err
+	}
+	return h, br, rc, nil
+}
+
+// describeAt reads just the header of the object at loc.
+func describeAt(ctx context.Context, ref artifactRef, loc location) (*sealgatev1.Artifact, error) {
+	h, _, c, err := openAt(ctx, ref, loc, headerProbe)
+	if err != nil && errors.Is(err, keys.ErrIntegrity) && loc.size > headerProbe {
+		h, _, c, err = openAt(ctx, ref, loc, -1) // a header longer than the probe
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.Close()
+	size, err := h.PlaintextSize(loc.size - int64(h.Len()))
+	if err != nil {
+		return nil, err
+	}
+	return artifactFromHeader(ref, h, size, loc.state), nil
+}
+
+// checkHeader makes sure an object is the artifact it is stored as: an object
+// copied over another artifact's (or account's) key fails here, before any key
+// is unwrapped.
+func checkHeader(ref artifactRef, h *keys.Header) error {
+	if h.Context[keys.ContextAccount] != ref.Account || h.Context[keys.ContextArtifact] != ref.ID ||
+		h.Context[keys.ContextRegion] != ref.Storage {
+		return fmt.Errorf("%w: object header names another artifact", keys.ErrIntegrity)
+	}
+	return nil
+}
+
+// resolveArtifact parses name and checks that the caller's account owns it.
+// Another account's artifact answers exactly like a missing one.
+func resolveArtifact(p *auth.Principal, name string) (artifactRef, error) {
+	ref, ok := parseArtifactName(name)
+	if !ok {
+		if _, perr := parseAccountName(name); perr {
+			return ref, artifactNotFound(name)
+		}
+		return ref, invalidArgument("name", "want accounts/{account}/artifacts/{artifact}", ReasonInvalidArgument)
+	}
+	if ref.Account != p.Account {
+		return ref, artifactNotFound(name)
+	}
+	return ref, nil
+}
+
+// GetArtifact returns an artifact's metadata from its object header, without
+// unwrapping its key.
+func (s *artifactService) GetArtifact(ctx context.Context, req *sealgatev1.GetArtifactRequest) (*sealgatev1.Artifact, error) {
+	g := s.g
+	p, err := auth.Require(ctx, auth.RoleReader, auth.RoleAuditor, auth.RoleAdmin)
+	if err != nil {
+		return nil, err
+	}
+	ref, err := resolveArtifact(p, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	a, err := g.describe(ctx, ref)
+	if err != nil {
+		return nil, g.toStatus(ctx, "get", err)
+	}
+	return a, nil
+}
+
+// describe locates ref and reads just its header.
+func (g *Gateway) describe(ctx context.Context, ref artifactRef) (*sealgatev1.Artifact, error) {
+	for _, loc := range g.locations(ref) {
+		info, err := loc.bucket.Stat(ctx, loc.key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		loc.size = info.Size
+		a, err := describeAt(ctx, ref, loc)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		return a, err
+	}
+	return nil, artifactNotFound(ref.name())
+}
+
+// ReadArtifact streams an artifact's plaintext. The first message carries the
+// artifact's metadata. Plaintext is released one verified segment at a time:
+// a failed check ends the stream with DATA_LOSS and sends nothing of the
+// failed segment.
+func (s *artifactService) ReadArtifact(req *sealgatev1.ReadArtifactRequest, stream sealgatev1.ArtifactService_ReadArtifactServer) error {
+	g := s.g
+	ctx := stream.Context()
+	p, err := auth.Require(ctx, auth.RoleReader)
+	if err != nil {
+		return err
+	}
+	ref, err := resolveArtifact(p, req.GetName())
+	if err != nil {
+		return err
+	}
+	h, body, c, loc, err := g.openObject(ctx, ref, -1)
+	if err != nil {
+		return g.toStatus(ctx, "read", err)
+	}
+	defer c.Close()
+	size, err := h.PlaintextSize(loc.size - int64(h.Len()))
+	if err != nil {
+		return g.toStatus(ctx, "read", err)
+	}
+	plain, err := h.Open(ctx, body, g.cfg.Keyring)
+	if err != nil {
+		g.log.InfoContext(ctx, "read refused", "artifact", ref.name(), "err", err)
+		return g.toStatus(ctx, "read", err)
+	}
+	first := &sealgatev1.ReadArtifactResponse{Artifact: artifactFromHeader(ref, h, size, loc.state)}
+	buf := make([]byte, readChunkSize)
+	var sent int64
+	for {
+		n, rerr := io.ReadFull(plain, buf)
+		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, io.ErrUnexpectedEOF) {
+			g.log.WarnContext(ctx, "read failed", "artifact", ref.name(), "sent", sent, "err", rerr)
+			return g.toStatus(ctx, "read", rerr)
+		}
+		if n > 0 || first != nil {
+			msg := first
+			if msg == nil {
+				msg = &sealgatev1.ReadArtifactResponse{}
+			}
+			msg.Chunk = buf[:n]
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+			first = nil
+			sent += int64(n)
+		}
+		if rerr != nil {
+			break
+		}
+	}
+	g.log.InfoContext(ctx, "artifact read", "artifact", ref.name(), "size", sent)
+	return nil
+}
