@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/sealgate/sealgate/gateway/auth"
-	"github.com/sealgate/sealgate/store"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+	"github.com/sealgate/sealgate/store"
 )
 
 const (
@@ -171,6 +171,13 @@ func matches(req *sealgatev1.ListArtifactsRequest, a *sealgatev1.Artifact) bool 
 		return false
 	}
 	if req.GetEngagementId() != "" && a.GetEngagementId() != req.GetEngagementId() {
+		return false
+	}
+	created := a.GetCreateTime().AsTime()
+	if st := req.GetCreateTimeStart(); st != nil && created.Before(st.AsTime()) {
+		return false
+	}
+	if end := req.GetCreateTimeEnd(); end != nil && !created.Before(end.AsTime()) {
 		return false
 	}
 	return true
