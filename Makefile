@@ -14,8 +14,10 @@ build:
 	$(GO) build -o bin/ ./cmd/...
 
 ## run: start the gateway with its embedded defaults (file store, local key, dev token).
-run: build
-	./bin/sealgate serve
+## Extra flags go in ARGS, e.g. make run ARGS="--listen 127.0.0.1:9000".
+run:
+	$(GO) build -o bin/ ./cmd/sealgate
+	./bin/sealgate serve $(ARGS)
 
 tools:
 	scripts/tools.sh
