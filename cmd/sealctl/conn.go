@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+
+	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+)
+
+// client is a connection to the gateway with the settings of the global
+// flags.
+type client struct {
+	conn      *grpc.ClientConn
+	artifacts sealgatev1.ArtifactServiceClient
+	accounts  sealgatev1.AccountServiceClient
+	token     string
+	acct      string // --account, or empty to read the token's claim
+	timeout   time.Duration
+}
+
+// connect resolves the token and returns a client for the gateway at
+// --addr. cmd names the subcommand in usage errors. The connection is made
+// lazily, on the first call; connect fails only on bad flags or a missing
+// token.
+func (g *globalFlags) connect(cmd string) (*client, error) {
+	if g.addr == "" {
+		return nil, usagef(cmd, "--addr is empty")
+	}
+	if g.timeout < 0 {
+		return nil, usagef(cmd, "--timeout must not be negative")
+	}
+	var transport credentials.TransportCredentials
+	switch {
+	case g.tls:
+		transport = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+	case isLoopback(g.addr):
+		transport = insecure.NewCredentials()
+	default:
+		return nil, usagef(cmd, "--addr %s is not a loopback address: pass --tls", g.addr)
+	}
+	token, err := g.resolveToken()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := grpc.NewClient(g.addr,
+		grpc.WithTransportCredentials(transport),
+		grpc.WithPerRPCCredentials(bearer{token: token, secure: g.tls}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", g.addr, err)
+	}
+	return &client{
+		conn:      conn,
+		artifacts: sealgatev1.NewArtifactServiceClient(conn),
+		accounts:  sealgatev1.NewAccountServiceClient(conn),
+		token:     token,
+		acct:      g.account,
+		timeout:   g.timeout,
+	}, nil
+}
+
+// maxRecvMsgSize bounds one message from the gateway; read chunks are at
+// most a few MiB.
+const maxRecvMsgSize = 16 << 20
+
+// Close closes the connection.
+func (c *client) Close() error { return c.conn.Close() }
+
+// unary returns the context of one unary call: ctx with the --timeout
+// deadline, if any.
+func (c *client) unary(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// account returns --account, else the token's account claim.
+func (c *client) account() (string, error) {
+	if c.acct != "" {
+		return c.acct, nil
+	}
+	return jwtAccount(c.token)
+}
+
+// artifactName returns the resource name for the NAME argument arg, which
+// may be a bare artifact id.
+func (c *client) artifactName(arg string) (string, error) {
+	if !needsAccount(arg) {
+		return arg, nil
+	}
+	account, err := c.account()
+	if err != nil {
+		return "", err
+	}
+	return artifactName(account, arg), nil
+}
+
+// isLoopback reports whether addr (host:port, or a bare host) names the
+// loopback interface, where plaintext gRPC is acceptable.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = strings.Trim(addr, "[]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// bearer sends "authorization: Bearer <token>" with every call.
+type bearer struct {
+	token  string
+	secure bool
+}
+
+// GetRequestMetadata returns the authorization header; it never fails.
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+
+// RequireTransportSecurity reports whether the token may only travel over
+// TLS. connect allows plaintext only to a loopback address.
+func (b bearer) RequireTransportSecurity() bool { return b.secure }

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// buildBinaries builds sealgate and sealctl into a temporary directory and
+// returns their paths.
+func buildBinaries(t *testing.T) (sealgate, sealctl string) {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("go tool not found: %v", err)
+	}
+	bin := t.TempDir()
+	cmd := exec.Command(goTool, "build", "-o", bin+string(filepath.Separator),
+		"github.com/sealgate/sealgate/cmd/sealgate", "github.com/sealgate/sealgate/cmd/sealctl")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return filepath.Join(bin, "sealgate"), filepath.Join(bin, "sealctl")
+}
+
+var readyRE = regexp.MustCompile(`sealgate is ready on (\S+) \(account`)
+
+// startServer runs `sealgate serve` on a free loopback port with its data
+// under dataDir, waits until it says it is ready, and returns its address.
+// The server is stopped when the test ends.
+func startServer(t *testing.T, sealgate, dataDir string) string {
+	t.Helper()
+	cmd := exec.Command(sealgate, "serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start sealgate: %v", err)
+	}
+	exited := make(chan struct{})
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := readyRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addrc <- m[1]:
+				default:
+				}
+			}
+		}
+		// Wait only once stdout is drained, as os/exec requires.
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("sealgate stderr:\n%s", stderr)
+		}
+	})
+	select {
+	case addr := <-addrc:
+		return addr
+	case <-exited:
+		t.Fatalf("sealgate exited before it was ready; stderr:\n%s", stderr)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("sealgate not ready after 60s; stderr:\n%s", stderr)
+	}
+	return ""
+}
+
+// sealctlRunner runs sealctl against one server.
+type sealctlRunner struct {
+	t    *testing.T
+	path string
+	env  []string
+}
+
+// run runs sealctl with args and returns its stdout, stderr and exit code.
+func (r sealctlRunner) run(args ...string) (stdout, stderr string, code int) {
+	r.t.Helper()
+	cmd := exec.Command(r.path, args...)
+	cmd.Env = r.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr):
+		code = exitErr.ExitCode()
+	default:
+		r.t.Fatalf("run sealctl %q: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// mustRun runs sealctl with args, fails the test unless it exits 0, and
+// returns its stdout.
+func (r sealctlRunner) mustRun(args ...string) string {
+	r.t.Helper()
+	out, errOut, code := r.run(args...)
+	if code != 0 {
+		r.t.Fatalf("sealctl %q exit = %d, want 0; stderr:\n%s", args, code, errOut)
+	}
+	return out
+}
+
+// testEnv returns the environment of the sealctl subprocesses: this
+// process's, without any SEALGATE_ variable, plus the server's token file.
+func testEnv(tokenFile string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SEALGATE_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, envTokenFile+"="+tokenFile)
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test builds and starts the server")
+	}
+	sealgate, sealctl := buildBinaries(t)
+	work := t.TempDir()
+	dataDir := filepath.Join(work, "data")
+	addr := startServer(t, sealgate, dataDir)
+	r := sealctlRunner{t: t, path: sealctl, env: testEnv(filepath.Join(dataDir, "dev-token"))}
+
+	content := make([]byte, 3<<20)
+	rand.Read(content)
+	in := filepath.Join(work, "call.raw")
+	if err := os.WriteFile(in, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out := r.mustRun("upload", "--addr", addr, "--type", "CALL_RECORDING", "--sip-zone", "us-west",
+		"--engagement", "e2e", "--label", "case=e2e", in)
+	if !regexp.MustCompile(`\Aaccounts/demo/artifacts/[0-9a-z-]+\n\z`).MatchString(out) {
+		t.Fatalf("upload stdout = %q, want exactly one line with the artifact name", out)
+	}
+	name := strings.TrimSpace(out)
+
+	got := filepath.Join(work, "out.raw")
+	if out := r.mustRun("read", "--addr", addr, name, "-o", got); out != "" {
+		t.Errorf("read -o stdout = %q, want nothing", out)
+	}
+	if b, err := os.ReadFile(got); err != nil || !bytes.Equal(b, content) {
+		t.Errorf("read -o: got %d bytes (err %v), want the %d bytes uploaded", len(b), err, len(content))
+	}
+	if _, err := os.Stat(got + ".partial"); !os.IsNotExist(err) {
+		t.Errorf("read -o left %s.partial behind (stat err %v)", got, err)
+	}
+
+	stat := r.mustRun("stat", "--addr", addr, name)
+	if !strings.Contains(stat, `"size_bytes": "3145728"`) || !strings.Contains(stat, name) {
+		t.Errorf("stat = %s\nwant the name and \"size_bytes\": \"3145728\"", stat)
+	}
+
+	list := r.mustRun("list", "--addr", addr, "--all")
+	wantLine := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\tCALL_RECORDING\t[A-Z]+\t3145728\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
+	if !wantLine.MatchString(list) {
+		t.Errorf("list =\n%s\nwant a line for %s", list, name)
+	}
+	if list := r.mustRun("list", "--addr", addr, "--engagement", "e2e", "--json"); !strings.Contains(list, `"name":"`+name+`"`) {
+		t.Errorf("list --json = %s, want a line for %s", list, name)
+	}
+
+	missing := filepath.Join(work, "missing.raw")
+	_, errOut, code := r.run("read", "--addr", addr, "accounts/demo/artifacts/00000000000000000000000000-usus", "-o", missing)
+	if code != 1 || !strings.Contains(errOut, "NOT_FOUND") {
+		t.Errorf("read of a missing artifact: exit %d, stderr %q; want 1 and NOT_FOUND", code, errOut)
+	}
+	if _, err := os.Stat(missing + ".partial"); !os.IsNotExist(err) {
+		t.Errorf("failed read left %s.partial behind", missing)
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("failed read created %s", missing)
+	}
+
+	out, errOut, code = r.run("upload", "--addr", addr, "--type", "CALL_RECORDING", "--sip-zone", "mars-base", in)
+	if code != 1 || !strings.Contains(errOut, "UNKNOWN_SIP_ZONE") || out != "" {
+		t.Errorf("upload to an unknown SIP zone: exit %d, stdout %q, stderr %q; want 1, nothing, UNKNOWN_SIP_ZONE", code, out, errOut)
+	}
+
+	settings := r.mustRun("settings", "get", "--addr", addr)
+	if !strings.Contains(settings, `"name": "accounts/demo/settings"`) {
+		t.Errorf("settings get = %s, want the demo account's settings", settings)
+	}
+	_, errOut, code = r.run("settings", "set", "--addr", addr, "--retention", "INBOX_MESSAGES=90")
+	if code != 1 || !strings.Contains(errOut, "RETENTION_OUT_OF_RANGE") {
+		t.Errorf("settings set out of range: exit %d, stderr %q; want 1 and RETENTION_OUT_OF_RANGE", code, errOut)
+	}
+}
