@@ -35,6 +35,54 @@ type KeyResolver interface {
 	Wrapper(ctx context.Context, uri string) (Wrapper, error)
 }
 
+// ShareWrapper turns one share of a data key into a key slot. Direct wraps
+// with a KEK (SlotKindShare); a KeyCache seals with an intermediate key
+// (SlotKindIntermediate).
+type ShareWrapper interface {
+	WrapShare(ctx context.Context, share []byte, ec EncryptionContext) (Slot, error)
+}
+
+// SlotOpener recovers the share held by a key slot. *Keyring opens
+// SlotKindShare slots; a KeyCache opens both kinds.
+type SlotOpener interface {
+	UnwrapShare(ctx context.Context, s Slot, ec EncryptionContext) ([]byte, error)
+}
+
+// Direct returns a ShareWrapper that wraps shares with w itself.
+func Direct(w Wrapper) ShareWrapper { return direct{w} }
+
+type direct struct{ w Wrapper }
+
+func (d direct) WrapShare(ctx context.Context, share []byte, ec EncryptionContext) (Slot, error) {
+	wrapped, err := d.w.Wrap(ctx, share, ec)
+	if err != nil {
+		return Slot{}, err
+	}
+	return Slot{Kind: SlotKindShare, KeyURI: d.w.KeyURI(), Wrapped: wrapped}, nil
+}
+
+// UnwrapShare opens a SlotKindShare slot with the Wrapper of its key URI. It
+// returns an error wrapping ErrIntegrity for any other slot kind.
+func (k *Keyring) UnwrapShare(ctx context.Context, s Slot, ec EncryptionContext) ([]byte, error) {
+	if s.Kind != SlotKindShare {
+		return nil, fmt.Errorf("%w: slot kind %d needs a key cache", ErrIntegrity, s.Kind)
+	}
+	return unwrapDirect(ctx, k, s, ec)
+}
+
+// unwrapDirect unwraps a SlotKindShare slot with the Wrapper kr gives for its
+// URI, checking that the Wrapper answers for that very key.
+func unwrapDirect(ctx context.Context, kr KeyResolver, s Slot, ec EncryptionContext) ([]byte, error) {
+	w, err := kr.Wrapper(ctx, s.KeyURI)
+	if err != nil {
+		return nil, err
+	}
+	if w.KeyURI() != s.KeyURI {
+		return nil, fmt.Errorf("%w: resolver answered with another key", ErrIntegrity)
+	}
+	return w.Unwrap(ctx, s.Wrapped, ec)
+}
+
 // SealParams says how to seal one artifact.
 type SealParams struct {
 	// Context binds the data key and the body; it goes to every KEK.
@@ -42,9 +90,12 @@ type SealParams struct {
 	// Metadata is authenticated but not encrypted: never put content in it.
 	Metadata map[string]string
 	Mode     Mode
-	// KEKs wrap one share each of the data key; all of them are needed to
-	// unwrap it (two for ModeCustomerAndProvider, one otherwise).
+	// KEKs wrap one share each of the data key directly; all of them are
+	// needed to unwrap it (two for ModeCustomerAndProvider, one otherwise).
 	KEKs []Wrapper
+	// Wrappers, when set instead of KEKs, make the key slots (e.g. through a
+	// KeyCache).
+	Wrappers []ShareWrapper
 	// SegmentSize of the body; 0 means DefaultSegmentSize.
 	SegmentSize int
 }
@@ -69,10 +120,16 @@ func NewSealer(ctx context.Context, p SealParams) (*Sealer, error) {
 	if seg < MinSegmentSize || seg > MaxSegmentSize {
 		return nil, fmt.Errorf("keys: segment size %d out of range %d..%d", seg, MinSegmentSize, MaxSegmentSize)
 	}
-	if len(p.KEKs) == 0 || len(p.KEKs) > maxSlots {
-		return nil, fmt.Errorf("keys: %d key encryption keys, want 1..%d", len(p.KEKs), maxSlots)
+	wrappers := p.Wrappers
+	if len(wrappers) == 0 {
+		for _, k := range p.KEKs {
+			wrappers = append(wrappers, Direct(k))
+		}
 	}
-	bound, err := encodeBound(p.Context, p.Metadata, seg, p.Mode)
+	if len(wrappers) == 0 || len(wrappers) > maxSlots {
+		return nil, fmt.Errorf("keys: %d key encryption keys, want 1..%d", len(wrappers), maxSlots)
+	}
+	bound, err := encodeBound(p.Context, p.Metadata, seg)
 	if err != nil {
 		return nil, err
 	}
@@ -80,23 +137,13 @@ func NewSealer(ctx context.Context, p SealParams) (*Sealer, error) {
 	if _, err := rand.Read(dek); err != nil {
 		return nil, fmt.Errorf("keys: random data key: %w", err)
 	}
-	shares, err := split(dek, len(p.KEKs))
-	if err != nil {
-		clear(dek)
-		return nil, err
-	}
 	h := &Header{
 		Context: p.Context.Clone(), Metadata: cloneMap(p.Metadata),
 		SegmentSize: seg, Mode: p.Mode, bound: bound,
 	}
-	for i, kek := range p.KEKs {
-		w, err := kek.Wrap(ctx, shares[i], h.Context)
-		clear(shares[i])
-		if err != nil {
-			clear(dek)
-			return nil, err
-		}
-		h.Slots = append(h.Slots, Slot{Kind: SlotKindShare, KeyURI: kek.KeyURI(), Wrapped: w})
+	if err := h.wrapDataKey(ctx, dek, p.Mode, wrappers); err != nil {
+		clear(dek)
+		return nil, err
 	}
 	if h.commitment, err = commitment(dek, bound); err != nil {
 		clear(dek)
@@ -148,6 +195,54 @@ func Seal(ctx context.Context, dst io.Writer, p SealParams) (io.WriteCloser, *He
 	return w, s.Header(), nil
 }
 
+// wrapDataKey splits dek into one share per wrapper and sets the header's
+// mode and slots. It leaves h unchanged on error.
+func (h *Header) wrapDataKey(ctx context.Context, dek []byte, mode Mode, wrappers []ShareWrapper) error {
+	if mode < ModeProvider || mode > ModeCustomerAndProvider {
+		return fmt.Errorf("keys: invalid key mode %d", mode)
+	}
+	shares, err := split(dek, len(wrappers))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range shares {
+			clear(s)
+		}
+	}()
+	slots := make([]Slot, 0, len(wrappers))
+	for i, w := range wrappers {
+		s, err := w.WrapShare(ctx, shares[i], h.Context)
+		if err != nil {
+			return err
+		}
+		slots = append(slots, s)
+	}
+	h.Mode, h.Slots = mode, slots
+	return nil
+}
+
+// Rewrap returns a copy of h whose key section wraps the same data key under
+// mode and wrappers: the body and the bound header stay valid, so the object
+// is re-keyed by rewriting its header alone. It unwraps the data key through
+// o and verifies the key commitment first, returning o's errors.
+func (h *Header) Rewrap(ctx context.Context, o SlotOpener, mode Mode, wrappers []ShareWrapper) (*Header, error) {
+	if len(wrappers) == 0 || len(wrappers) > maxSlots {
+		return nil, fmt.Errorf("keys: %d key encryption keys, want 1..%d", len(wrappers), maxSlots)
+	}
+	dek, err := h.unwrapDataKey(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dek)
+	out := *h
+	out.Context, out.Metadata = h.Context.Clone(), cloneMap(h.Metadata)
+	if err := out.wrapDataKey(ctx, dek, mode, wrappers); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Open unwraps the data key through the KEKs named in the header, checks the
 // key commitment, and returns a reader of the verified plaintext of body (the
 // bytes that follow the header). The reader returns an error wrapping
@@ -155,8 +250,8 @@ func Seal(ctx context.Context, dst io.Writer, p SealParams) (io.WriteCloser, *He
 // segment fails authentication, including truncation and reordering. Open
 // returns the KEK's error class (ErrKeyRevoked, ErrKeyUnavailable,
 // ErrIntegrity) when a share cannot be unwrapped.
-func (h *Header) Open(ctx context.Context, body io.Reader, kr KeyResolver) (io.Reader, error) {
-	dek, err := h.unwrapDataKey(ctx, kr)
+func (h *Header) Open(ctx context.Context, body io.Reader, o SlotOpener) (io.Reader, error) {
+	dek, err := h.unwrapDataKey(ctx, o)
 	if err != nil {
 		return nil, err
 	}
@@ -173,18 +268,12 @@ func (h *Header) Open(ctx context.Context, body io.Reader, kr KeyResolver) (io.R
 }
 
 // unwrapDataKey unwraps and combines the shares and verifies the commitment.
-func (h *Header) unwrapDataKey(ctx context.Context, kr KeyResolver) ([]byte, error) {
+func (h *Header) unwrapDataKey(ctx context.Context, o SlotOpener) ([]byte, error) {
 	dek := make([]byte, dataKeyLen)
 	for _, s := range h.Slots {
-		w, err := kr.Wrapper(ctx, s.KeyURI)
+		share, err := o.UnwrapShare(ctx, s, h.Context)
 		if err != nil {
-			return nil, err
-		}
-		if w.KeyURI() != s.KeyURI {
-			return nil, fmt.Errorf("%w: resolver answered with another key", ErrIntegrity)
-		}
-		share, err := w.Unwrap(ctx, s.Wrapped, h.Context)
-		if err != nil {
+			clear(dek)
 			return nil, err
 		}
 		if len(share) != dataKeyLen {

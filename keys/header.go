@@ -17,9 +17,19 @@ const FormatVersion = 1
 // AES-256-GCM with HKDF-SHA256 key derivation.
 const AEADAES256GCMHKDF = 1
 
-// SlotKindShare marks a key slot whose wrapped bytes are one share of the
-// data key, wrapped directly by the slot's key encryption key.
-const SlotKindShare = 1
+// Slot kinds.
+const (
+	// SlotKindShare: one share of the data key, wrapped directly by the
+	// slot's key encryption key.
+	SlotKindShare = 1
+	// SlotKindIntermediate: one share of the data key sealed by an
+	// intermediate key, which is itself wrapped by the slot's key encryption
+	// key (the S3 Bucket Keys pattern: one KEK call serves many artifacts).
+	SlotKindIntermediate = 2
+)
+
+// IntermediateKeyIDLen is the length of an intermediate key's random id.
+const IntermediateKeyIDLen = 16
 
 // Mode says whose keys wrap an artifact's data key; it mirrors the API's
 // KeyMode.
@@ -54,19 +64,35 @@ const (
 	maxKeyURILen   = 2048
 	maxWrappedLen  = 8 << 10
 	dataKeyLen     = 32
-	boundFixedTail = 1 + 4 + 1 // aead id, segment size, mode
+	boundFixedTail = 1 + 4 // aead id, segment size
 )
 
 // Slot is one wrapped share of the data key.
 type Slot struct {
-	Kind    uint8
-	KeyURI  string
+	Kind   uint8
+	KeyURI string
+	// IKID and WrappedIK name and carry the intermediate key of a
+	// SlotKindIntermediate slot; they are empty for SlotKindShare.
+	IKID      []byte
+	WrappedIK []byte
+	// Wrapped is the share: wrapped by the KEK (SlotKindShare) or sealed by
+	// the intermediate key (SlotKindIntermediate).
 	Wrapped []byte
 }
 
+// encodedLen returns the slot's encoded length.
+func (s Slot) encodedLen() int {
+	n := 1 + 2 + len(s.KeyURI) + 4 + len(s.Wrapped)
+	if s.Kind == SlotKindIntermediate {
+		n += IntermediateKeyIDLen + 4 + len(s.WrappedIK)
+	}
+	return n
+}
+
 // Header is the parsed header of a sealgate object. The bound part (context,
-// metadata, body parameters, mode) is authenticated by the key commitment and
-// by the body; the slots can be replaced (re-wrapped) without touching the body.
+// metadata, body parameters) is authenticated by the key commitment and by the
+// body; the key section (mode and slots) can be replaced (re-wrapped, even
+// under another key mode) without touching the body.
 type Header struct {
 	Context     EncryptionContext
 	Metadata    map[string]string
@@ -79,7 +105,7 @@ type Header struct {
 }
 
 // encodeBound builds the authenticated prefix of the header.
-func encodeBound(ec EncryptionContext, meta map[string]string, segSize int, mode Mode) ([]byte, error) {
+func encodeBound(ec EncryptionContext, meta map[string]string, segSize int) ([]byte, error) {
 	if err := validateMap(ec); err != nil {
 		return nil, err
 	}
@@ -101,16 +127,19 @@ func encodeBound(ec EncryptionContext, meta map[string]string, segSize int, mode
 	b = append(b, metab...)
 	b = append(b, AEADAES256GCMHKDF)
 	b = binary.BigEndian.AppendUint32(b, uint32(segSize))
-	b = append(b, byte(mode))
 	return b, nil
 }
 
-// encodeSlots returns the slot section, without its length prefix.
-func encodeSlots(slots []Slot) ([]byte, error) {
+// encodeSlots returns the key section (mode and slots), without its length
+// prefix.
+func encodeSlots(mode Mode, slots []Slot) ([]byte, error) {
+	if mode < ModeProvider || mode > ModeCustomerAndProvider {
+		return nil, fmt.Errorf("keys: invalid key mode %d", mode)
+	}
 	if len(slots) == 0 || len(slots) > maxSlots {
 		return nil, fmt.Errorf("keys: %d key slots, want 1..%d", len(slots), maxSlots)
 	}
-	b := []byte{byte(len(slots))}
+	b := []byte{byte(mode), byte(len(slots))}
 	for _, s := range slots {
 		if len(s.KeyURI) == 0 || len(s.KeyURI) > maxKeyURILen || len(s.Wrapped) == 0 || len(s.Wrapped) > maxWrappedLen {
 			return nil, fmt.Errorf("keys: key slot for %q out of limits", s.KeyURI)
@@ -118,6 +147,18 @@ func encodeSlots(slots []Slot) ([]byte, error) {
 		b = append(b, s.Kind)
 		b = binary.BigEndian.AppendUint16(b, uint16(len(s.KeyURI)))
 		b = append(b, s.KeyURI...)
+		switch s.Kind {
+		case SlotKindShare:
+		case SlotKindIntermediate:
+			if len(s.IKID) != IntermediateKeyIDLen || len(s.WrappedIK) == 0 || len(s.WrappedIK) > maxWrappedLen {
+				return nil, fmt.Errorf("keys: intermediate key slot for %q out of limits", s.KeyURI)
+			}
+			b = append(b, s.IKID...)
+			b = binary.BigEndian.AppendUint32(b, uint32(len(s.WrappedIK)))
+			b = append(b, s.WrappedIK...)
+		default:
+			return nil, fmt.Errorf("keys: unknown slot kind %d", s.Kind)
+		}
 		b = binary.BigEndian.AppendUint32(b, uint32(len(s.Wrapped)))
 		b = append(b, s.Wrapped...)
 	}
@@ -129,7 +170,7 @@ func encodeSlots(slots []Slot) ([]byte, error) {
 
 // Encode returns the header's bytes as they precede the body in the object.
 func (h *Header) Encode() ([]byte, error) {
-	slots, err := encodeSlots(h.Slots)
+	slots, err := encodeSlots(h.Mode, h.Slots)
 	if err != nil {
 		return nil, err
 	}
@@ -142,9 +183,9 @@ func (h *Header) Encode() ([]byte, error) {
 
 // Len returns the encoded length of the header in bytes.
 func (h *Header) Len() int {
-	n := len(h.bound) + commitmentLen + 4 + 1
+	n := len(h.bound) + commitmentLen + 4 + 2
 	for _, s := range h.Slots {
-		n += 1 + 2 + len(s.KeyURI) + 4 + len(s.Wrapped)
+		n += s.encodedLen()
 	}
 	return n
 }
@@ -196,11 +237,11 @@ func ReadHeader(r io.Reader) (*Header, error) {
 	if _, err := io.ReadFull(r, slots); err != nil {
 		return nil, fmt.Errorf("%w: truncated key slots", ErrIntegrity)
 	}
-	parsed, err := parseSlots(slots)
+	mode, parsed, err := parseSlots(slots)
 	if err != nil {
 		return nil, err
 	}
-	h.Slots = parsed
+	h.Mode, h.Slots = mode, parsed
 	return h, nil
 }
 
@@ -241,47 +282,77 @@ func (h *Header) parseBound(b []byte) error {
 	if seg < MinSegmentSize || seg > MaxSegmentSize {
 		return bad("segment size")
 	}
-	mode := Mode(b[5])
-	if mode < ModeProvider || mode > ModeCustomerAndProvider {
-		return bad("key mode")
-	}
-	h.Context, h.Metadata, h.SegmentSize, h.Mode = ec, meta, seg, mode
+	h.Context, h.Metadata, h.SegmentSize = ec, meta, seg
 	return nil
 }
 
-// parseSlots parses the slot section written by encodeSlots.
-func parseSlots(b []byte) ([]Slot, error) {
+// parseSlots parses the key section written by encodeSlots.
+func parseSlots(b []byte) (Mode, []Slot, error) {
 	bad := fmt.Errorf("%w: malformed key slots", ErrIntegrity)
-	if len(b) < 1 {
-		return nil, bad
+	if len(b) < 2 {
+		return 0, nil, bad
 	}
-	n := int(b[0])
-	b = b[1:]
-	if n == 0 || n > maxSlots {
-		return nil, bad
+	mode, n := Mode(b[0]), int(b[1])
+	b = b[2:]
+	if mode < ModeProvider || mode > ModeCustomerAndProvider || n == 0 || n > maxSlots {
+		return 0, nil, bad
+	}
+	// take returns the next l bytes, or false when fewer remain.
+	take := func(l int) ([]byte, bool) {
+		if l < 0 || len(b) < l {
+			return nil, false
+		}
+		out := bytes.Clone(b[:l])
+		b = b[l:]
+		return out, true
+	}
+	u32 := func() int {
+		v, ok := take(4)
+		if !ok {
+			return -1
+		}
+		return int(binary.BigEndian.Uint32(v))
 	}
 	slots := make([]Slot, 0, n)
 	for i := 0; i < n; i++ {
-		if len(b) < 3 {
-			return nil, bad
+		head, ok := take(3)
+		if !ok {
+			return 0, nil, bad
 		}
-		kind, ul := b[0], int(binary.BigEndian.Uint16(b[1:]))
-		b = b[3:]
-		if kind != SlotKindShare || ul == 0 || ul > maxKeyURILen || len(b) < ul+4 {
-			return nil, bad
+		s := Slot{Kind: head[0]}
+		ul := int(binary.BigEndian.Uint16(head[1:]))
+		uri, ok := take(ul)
+		if !ok || ul == 0 || ul > maxKeyURILen {
+			return 0, nil, bad
 		}
-		uri := string(b[:ul])
-		b = b[ul:]
-		wl := int(binary.BigEndian.Uint32(b))
-		b = b[4:]
-		if wl == 0 || wl > maxWrappedLen || len(b) < wl {
-			return nil, bad
+		s.KeyURI = string(uri)
+		switch s.Kind {
+		case SlotKindShare:
+		case SlotKindIntermediate:
+			if s.IKID, ok = take(IntermediateKeyIDLen); !ok {
+				return 0, nil, bad
+			}
+			wl := u32()
+			if wl <= 0 || wl > maxWrappedLen {
+				return 0, nil, bad
+			}
+			if s.WrappedIK, ok = take(wl); !ok {
+				return 0, nil, bad
+			}
+		default:
+			return 0, nil, bad
 		}
-		slots = append(slots, Slot{Kind: kind, KeyURI: uri, Wrapped: bytes.Clone(b[:wl])})
-		b = b[wl:]
+		wl := u32()
+		if wl <= 0 || wl > maxWrappedLen {
+			return 0, nil, bad
+		}
+		if s.Wrapped, ok = take(wl); !ok {
+			return 0, nil, bad
+		}
+		slots = append(slots, s)
 	}
 	if len(b) != 0 {
-		return nil, bad
+		return 0, nil, bad
 	}
-	return slots, nil
+	return mode, slots, nil
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/sealgate/sealgate/keys"
 	"github.com/sealgate/sealgate/keys/local"
@@ -50,13 +51,17 @@ var vectorSpecs = []struct {
 	mode  keys.Mode
 	keks  []string
 	extra map[string]string
+	// cached makes SlotKindIntermediate slots through a KeyCache.
+	cached bool
 }{
-	{"v1-empty", "empty plaintext, provider key", 0, keys.MinSegmentSize, keys.ModeProvider, []string{"vector-provider"}, nil},
+	{"v1-empty", "empty plaintext, provider key", 0, keys.MinSegmentSize, keys.ModeProvider, []string{"vector-provider"}, nil, false},
 	{"v1-small", "11 bytes, provider key, with labels", 11, keys.DefaultSegmentSize, keys.ModeProvider, []string{"vector-provider"},
-		map[string]string{"content_type": "text/plain", "label.lang": "en"}},
-	{"v1-segments", "3.5 segments of 64 KiB", keys.MinSegmentSize*3 + keys.MinSegmentSize/2, keys.MinSegmentSize, keys.ModeProvider, []string{"vector-provider"}, nil},
+		map[string]string{"content_type": "text/plain", "label.lang": "en"}, false},
+	{"v1-segments", "3.5 segments of 64 KiB", keys.MinSegmentSize*3 + keys.MinSegmentSize/2, keys.MinSegmentSize, keys.ModeProvider, []string{"vector-provider"}, nil, false},
 	{"v1-both-keys", "customer and provider keys: XOR of two wrapped shares", 1000, keys.MinSegmentSize, keys.ModeCustomerAndProvider,
-		[]string{"vector-customer", "vector-provider"}, nil},
+		[]string{"vector-customer", "vector-provider"}, nil, false},
+	{"v1-intermediate", "customer key through an intermediate key (SlotKindIntermediate)", 1000, keys.MinSegmentSize, keys.ModeCustomer,
+		[]string{"vector-customer"}, nil, true},
 }
 
 func vectorKeyring(t *testing.T) *keys.Keyring {
@@ -69,7 +74,7 @@ func TestVectors(t *testing.T) {
 	if *updateVectors {
 		writeVectors(t)
 	}
-	kr := vectorKeyring(t)
+	kr := keys.NewKeyCache(vectorKeyring(t), time.Minute)
 	for _, spec := range vectorSpecs {
 		t.Run(spec.name, func(t *testing.T) {
 			var v vector
@@ -119,14 +124,19 @@ func TestVectors(t *testing.T) {
 func writeVectors(t *testing.T) {
 	ctx := context.Background()
 	kr := vectorKeyring(t)
+	cache := keys.NewKeyCache(kr, time.Minute)
 	for _, spec := range vectorSpecs {
-		var keks []keys.Wrapper
+		var wrappers []keys.ShareWrapper
 		for _, name := range spec.keks {
 			w, err := kr.Wrapper(ctx, "local://"+name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			keks = append(keks, w)
+			if spec.cached {
+				wrappers = append(wrappers, cache.For(w.KeyURI()))
+			} else {
+				wrappers = append(wrappers, keys.Direct(w))
+			}
 		}
 		ec := keys.EncryptionContext{keys.ContextAccount: "acme", keys.ContextArtifact: "06h1ntzz9713j1zr63q9kqkfjm-usde",
 			keys.ContextType: "CALL_RECORDING", keys.ContextRegion: "de"}
@@ -135,7 +145,7 @@ func writeVectors(t *testing.T) {
 			meta[k] = v
 		}
 		var buf bytes.Buffer
-		w, h, err := keys.Seal(ctx, &buf, keys.SealParams{Context: ec, Metadata: meta, Mode: spec.mode, KEKs: keks, SegmentSize: spec.seg})
+		w, h, err := keys.Seal(ctx, &buf, keys.SealParams{Context: ec, Metadata: meta, Mode: spec.mode, Wrappers: wrappers, SegmentSize: spec.seg})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,13 @@ import (
 type Harness struct {
 	// NewWrapper returns a Wrapper for a new key, a different key each call.
 	NewWrapper func(t *testing.T) keys.Wrapper
+	// Revoke, when set, makes w's key refuse service the way a customer
+	// would (disable it, revoke access); Restore, when set, undoes it.
+	Revoke  func(t *testing.T, w keys.Wrapper)
+	Restore func(t *testing.T, w keys.Wrapper)
+	// Unreachable, when set, returns a Wrapper for w's key whose key
+	// service cannot be reached (a closed port, a stopped server).
+	Unreachable func(t *testing.T, w keys.Wrapper) keys.Wrapper
 }
 
 // RunConformance runs the suite against h.
@@ -132,7 +139,55 @@ func RunConformance(t *testing.T, h Harness) {
 			t.Error(err)
 		}
 	})
+	t.Run("AmbiguousContexts", func(t *testing.T) {
+		// Contexts that a naive concatenation would confuse must not match.
+		for _, pair := range [][2]keys.EncryptionContext{
+			{{"ab": "c"}, {"a": "bc"}},
+			{{"a": "b", "c": "d"}, {"a": "bc", "d": ""}},
+			{{"account": "x", "artifact": "yz"}, {"account": "xartifact", "artifact": "yz"}},
+		} {
+			w := mustWrap(t, a, dataKey(8), pair[0])
+			_, err := a.Unwrap(ctx, w, pair[1])
+			wantClass(t, fmt.Sprintf("context %v unwrapped as %v", pair[0], pair[1]), err, keys.ErrIntegrity)
+		}
+	})
 	t.Run("Envelope", func(t *testing.T) { runEnvelope(t, a, b) })
+	if h.Revoke != nil {
+		t.Run("Revoked", func(t *testing.T) { runRevoked(t, h) })
+	}
+	if h.Unreachable != nil {
+		t.Run("Unreachable", func(t *testing.T) {
+			w := h.NewWrapper(t)
+			wrapped := mustWrap(t, w, dataKey(9), ec)
+			u := h.Unreachable(t, w)
+			_, err := u.Unwrap(ctx, wrapped, ec)
+			wantClass(t, "unwrap with the key service unreachable", err, keys.ErrKeyUnavailable)
+			_, err = u.Wrap(ctx, dataKey(9), ec)
+			wantClass(t, "wrap with the key service unreachable", err, keys.ErrKeyUnavailable)
+		})
+	}
+}
+
+// runRevoked checks that a revoked key refuses with ErrKeyRevoked, never
+// ErrKeyUnavailable or ErrIntegrity, and serves again once restored.
+func runRevoked(t *testing.T, h Harness) {
+	ctx := context.Background()
+	ec := Context("acct-r", "artifact-r")
+	w := h.NewWrapper(t)
+	wrapped := mustWrap(t, w, dataKey(10), ec)
+	h.Revoke(t, w)
+	_, err := w.Unwrap(ctx, wrapped, ec)
+	wantClass(t, "unwrap with a revoked key", err, keys.ErrKeyRevoked)
+	_, err = w.Wrap(ctx, dataKey(10), ec)
+	wantClass(t, "wrap with a revoked key", err, keys.ErrKeyRevoked)
+	if h.Restore == nil {
+		return
+	}
+	h.Restore(t, w)
+	got, err := w.Unwrap(ctx, wrapped, ec)
+	if err != nil || !bytes.Equal(got, dataKey(10)) {
+		t.Fatalf("unwrap after restore: got %x, %v; want the key back", got, err)
+	}
 }
 
 // runEnvelope seals an object with the driver's key and checks that a key
