@@ -122,3 +122,17 @@ func (g *Gateway) toStatus(ctx context.Context, op string, err error) error {
 	g.log.ErrorContext(ctx, "internal error", "op", op, "err", err)
 	return status.Error(codes.Internal, "internal error")
 }
+
+// errorReasonOf returns the ErrorInfo reason of a status error, or its code.
+func errorReasonOf(err error) string {
+	st, ok := status.FromError(err)
+	if !ok {
+		return "INTERNAL"
+	}
+	for _, d := range st.Details() {
+		if ei, ok := d.(*errdetails.ErrorInfo); ok {
+			return ei.GetReason()
+		}
+	}
+	return st.Code().String()
+}

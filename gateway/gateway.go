@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -25,6 +26,13 @@ type Config struct {
 	Settings *policy.SettingsStore
 	// Keyring resolves key URIs to key drivers.
 	Keyring *keys.Keyring
+	// Keys seals and opens data-key shares through per-account intermediate
+	// keys; nil means a cache over Keyring with a 30 s revocation bound.
+	Keys *keys.KeyCache
+	// Audit receives audit events; nil discards them.
+	Audit audit.Sink
+	// Metrics; nil means unregistered collectors.
+	Metrics *Metrics
 	// ProviderKeyURI names the provider's (our) key encryption key.
 	ProviderKeyURI string
 	// CustomerKeySchemes are the key URI schemes accepted for customer keys.
@@ -39,9 +47,11 @@ type Config struct {
 
 // Gateway holds the shared state of the three services.
 type Gateway struct {
-	cfg Config
-	log *slog.Logger
-	now func() time.Time
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	audit   audit.Sink
+	metrics *Metrics
 }
 
 // New checks cfg and returns a Gateway.
@@ -49,7 +59,16 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Topology == nil || cfg.Settings == nil || cfg.Keyring == nil || cfg.ProviderKeyURI == "" {
 		return nil, errors.New("gateway: topology, settings, keyring and provider key are required")
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, now: cfg.Now, audit: cfg.Audit, metrics: cfg.Metrics}
+	if g.audit == nil {
+		g.audit = audit.Discard{}
+	}
+	if g.metrics == nil {
+		g.metrics = NewMetrics(nil)
+	}
+	if g.cfg.Keys == nil {
+		g.cfg.Keys = keys.NewKeyCache(cfg.Keyring, 30*time.Second, keys.WithObserver(KeyObserver(g.metrics, g.audit)))
+	}
 	if g.log == nil {
 		g.log = slog.Default()
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -181,6 +182,13 @@ func (s *artifactService) ReadArtifact(req *sealgatev1.ReadArtifactRequest, stre
 	if err != nil {
 		return err
 	}
+	err = g.readArtifact(ctx, ref, stream)
+	g.metrics.Reads.WithLabelValues(outcome(err)).Inc()
+	return err
+}
+
+// readArtifact streams ref's plaintext and records the read or its denial.
+func (g *Gateway) readArtifact(ctx context.Context, ref artifactRef, stream sealgatev1.ArtifactService_ReadArtifactServer) error {
 	h, body, c, loc, err := g.openObject(ctx, ref, -1)
 	if err != nil {
 		return g.toStatus(ctx, "read", err)
@@ -190,11 +198,13 @@ func (s *artifactService) ReadArtifact(req *sealgatev1.ReadArtifactRequest, stre
 	if err != nil {
 		return g.toStatus(ctx, "read", err)
 	}
-	plain, err := h.Open(ctx, body, g.cfg.Keyring)
+	plain, err := h.Open(ctx, body, g.cfg.Keys)
 	if err != nil {
 		g.log.InfoContext(ctx, "read refused", "artifact", ref.name(), "err", err)
+		g.record(ctx, audit.KindReadDenied, ref.Account, ref.name(), h.KeyURIs(), err)
 		return g.toStatus(ctx, "read", err)
 	}
+	g.record(ctx, audit.KindRead, ref.Account, ref.name(), h.KeyURIs(), nil)
 	first := &sealgatev1.ReadArtifactResponse{Artifact: artifactFromHeader(ref, h, size, loc.state)}
 	buf := make([]byte, readChunkSize)
 	var sent int64

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
@@ -45,14 +46,21 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 	}
 	plan, err := g.planUpload(ctx, p.Account, first.GetHeader())
 	if err != nil {
-		return g.toStatus(ctx, "upload", err)
-	}
-	size, err := g.writeUpload(ctx, plan, stream)
-	if err != nil {
-		g.log.InfoContext(ctx, "upload failed", "artifact", plan.ref.name(), "err", err)
-		return g.toStatus(ctx, "upload", err)
+		st := g.toStatus(ctx, "upload", err)
+		g.metrics.Uploads.WithLabelValues(outcome(err)).Inc()
+		g.record(ctx, audit.KindUpload, p.Account, "", nil, st)
+		return st
 	}
 	h := plan.sealer.Header()
+	size, err := g.writeUpload(ctx, plan, stream)
+	g.metrics.Uploads.WithLabelValues(outcome(err)).Inc()
+	if err != nil {
+		g.log.InfoContext(ctx, "upload failed", "artifact", plan.ref.name(), "err", err)
+		st := g.toStatus(ctx, "upload", err)
+		g.record(ctx, audit.KindUpload, p.Account, plan.ref.name(), h.KeyURIs(), st)
+		return st
+	}
+	g.record(ctx, audit.KindUpload, p.Account, plan.ref.name(), h.KeyURIs(), nil)
 	g.log.InfoContext(ctx, "artifact staged", "artifact", plan.ref.name(), "size", size,
 		"staging_region", plan.ref.Staging, "storage_region", plan.ref.Storage, "key_mode", h.Mode.String())
 	return stream.SendAndClose(artifactFromHeader(plan.ref, h, size, sealgatev1.Artifact_STATE_STAGED))
@@ -80,7 +88,7 @@ func (g *Gateway) planUpload(ctx context.Context, account string, h *sealgatev1.
 	if err != nil {
 		return nil, err
 	}
-	mode, keks, err := g.keysFor(ctx, settings.GetKeyPolicy())
+	mode, wrappers, err := g.keysFor(ctx, settings.GetKeyPolicy())
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +102,7 @@ func (g *Gateway) planUpload(ctx context.Context, account string, h *sealgatev1.
 		Context:     encryptionContext(account, id, h.GetType(), storage),
 		Metadata:    headerMetadata(h, now, expireTime(settings, h.GetType(), now)),
 		Mode:        mode,
-		KEKs:        keks,
+		Wrappers:    wrappers,
 		SegmentSize: g.cfg.SegmentSize,
 	})
 	if err != nil {
@@ -118,34 +126,36 @@ func encryptionContext(account, id string, t sealgatev1.ArtifactType, storage st
 	}
 }
 
-// keysFor returns the key mode and the KEKs that wrap new data keys under kp.
-func (g *Gateway) keysFor(ctx context.Context, kp *sealgatev1.KeyPolicy) (keys.Mode, []keys.Wrapper, error) {
-	provider := func() (keys.Wrapper, error) { return g.cfg.Keyring.Wrapper(ctx, g.cfg.ProviderKeyURI) }
-	customer := func() (keys.Wrapper, error) { return g.cfg.Keyring.Wrapper(ctx, kp.GetCustomerKeyUri()) }
-	var opens []func() (keys.Wrapper, error)
-	mode := keys.ModeProvider
+// keyURIsFor returns the key mode and the KEK URIs that protect new data keys
+// under kp: customer first, then provider.
+func (g *Gateway) keyURIsFor(kp *sealgatev1.KeyPolicy) (keys.Mode, []string) {
 	switch kp.GetMode() {
 	case sealgatev1.KeyMode_KEY_MODE_CUSTOMER:
-		mode, opens = keys.ModeCustomer, append(opens, customer)
+		return keys.ModeCustomer, []string{kp.GetCustomerKeyUri()}
 	case sealgatev1.KeyMode_KEY_MODE_CUSTOMER_AND_PROVIDER:
-		mode, opens = keys.ModeCustomerAndProvider, append(opens, customer, provider)
-	default:
-		opens = append(opens, provider)
+		return keys.ModeCustomerAndProvider, []string{kp.GetCustomerKeyUri(), g.cfg.ProviderKeyURI}
 	}
-	keks := make([]keys.Wrapper, 0, len(opens))
-	for _, open := range opens {
-		w, err := open()
-		if errors.Is(err, keys.ErrUnknownKey) {
-			// A configured key the gateway cannot serve is a revoked key from
-			// the customer's point of view: uploads must stop.
-			return 0, nil, fmt.Errorf("%w: %v", keys.ErrKeyRevoked, err)
-		}
-		if err != nil {
+	return keys.ModeProvider, []string{g.cfg.ProviderKeyURI}
+}
+
+// keysFor returns the key mode and the share wrappers for new data keys under
+// kp. Shares are sealed through the key cache's intermediate keys, so a KEK
+// is called about once per revocation bound per account, not per upload.
+func (g *Gateway) keysFor(ctx context.Context, kp *sealgatev1.KeyPolicy) (keys.Mode, []keys.ShareWrapper, error) {
+	mode, uris := g.keyURIsFor(kp)
+	wrappers := make([]keys.ShareWrapper, 0, len(uris))
+	for _, uri := range uris {
+		if _, err := g.cfg.Keyring.Wrapper(ctx, uri); err != nil {
+			if errors.Is(err, keys.ErrUnknownKey) {
+				// A configured key the gateway cannot serve is a revoked key
+				// from the customer's point of view: uploads must stop.
+				return 0, nil, fmt.Errorf("%w: %v", keys.ErrKeyRevoked, err)
+			}
 			return 0, nil, err
 		}
-		keks = append(keks, w)
+		wrappers = append(wrappers, g.cfg.Keys.For(uri))
 	}
-	return mode, keks, nil
+	return mode, wrappers, nil
 }
 
 // writeUpload streams the chunks through the sealer into the staging bucket

@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -181,11 +182,13 @@ func (c *KeyCache) current(ctx context.Context, account, uri string) (*intermedi
 // when the cached copy is older than the bound.
 func (c *KeyCache) opened(ctx context.Context, account string, s Slot) (*intermediate, error) {
 	k := account + "\x00" + s.KeyURI + "\x00" + string(s.IKID)
-	if ik := c.fresh(c.opening, k); ik != nil {
+	// A cached key serves only a slot carrying the very wrapped bytes it came
+	// from: an edited wrapped key must fail now, not once the cache expires.
+	if ik := c.fresh(c.opening, k); ik != nil && bytes.Equal(ik.wrapped, s.WrappedIK) {
 		return ik, nil
 	}
-	v, err, _ := c.group.Do("open\x00"+k, func() (any, error) {
-		if ik := c.fresh(c.opening, k); ik != nil {
+	v, err, _ := c.group.Do("open\x00"+k+"\x00"+string(s.WrappedIK), func() (any, error) {
+		if ik := c.fresh(c.opening, k); ik != nil && bytes.Equal(ik.wrapped, s.WrappedIK) {
 			return ik, nil
 		}
 		w, err := c.wrapper(ctx, s.KeyURI)

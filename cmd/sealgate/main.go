@@ -88,6 +88,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	srv := gateway.NewServer(rt.Gateway, rt.Verifier, log)
 	addr := lis.Addr().String()
+	if maddr, err := rt.ServeMetrics(ctx); err != nil {
+		return err
+	} else if maddr != "" {
+		log.Info("metrics listening", "addr", "http://"+maddr+"/metrics")
+	}
 	log.Info("sealgate listening", "addr", addr, "data_dir", cfg.DataDir, "regions", rt.Topology.Regions())
 	if cfg.Dev.Account != "" {
 		if _, err := rt.EnsureDevAccount(ctx); err != nil {

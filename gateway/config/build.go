@@ -7,10 +7,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sealgate/sealgate/gateway"
+	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
@@ -30,6 +38,10 @@ type Runtime struct {
 	Settings *policy.SettingsStore
 	Topology *policy.Topology
 	Logger   *slog.Logger
+	Keyring  *keys.Keyring
+	Keys     *keys.KeyCache
+	Metrics  *gateway.Metrics
+	Registry *prometheus.Registry
 	closers  []io.Closer
 }
 
@@ -76,7 +88,7 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	rt.Topology, rt.Settings = topo, policy.NewSettingsStore(control)
 
 	kr := keys.NewKeyring()
-	kr.Register(local.Scheme, local.Opener{Dir: c.Keys.LocalDir})
+	registerDrivers(kr, c)
 	if keys.Scheme(c.Keys.ProviderKeyURI) == local.Scheme {
 		// The provider key is ours: create it on first start.
 		w, err := local.Open(c.Keys.LocalDir, c.Keys.ProviderKeyURI[len("local://"):])
@@ -91,12 +103,24 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	if err := rt.setupAuth(); err != nil {
 		return nil, err
 	}
+	sink, err := rt.openAudit()
+	if err != nil {
+		return nil, err
+	}
+	rt.Registry = prometheus.NewRegistry()
+	rt.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rt.Metrics = gateway.NewMetrics(rt.Registry)
+	rt.Keyring = kr
+	rt.Keys = keys.NewKeyCache(kr, c.Keys.RevocationBound, keys.WithObserver(gateway.KeyObserver(rt.Metrics, sink)))
 	rt.Gateway, err = gateway.New(gateway.Config{
 		Topology:           topo,
 		Settings:           rt.Settings,
 		Keyring:            kr,
+		Keys:               rt.Keys,
+		Audit:              sink,
+		Metrics:            rt.Metrics,
 		ProviderKeyURI:     c.Keys.ProviderKeyURI,
-		CustomerKeySchemes: []string{local.Scheme},
+		CustomerKeySchemes: customerKeySchemes,
 		Logger:             log,
 	})
 	if err != nil {
@@ -104,6 +128,36 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	}
 	ok = true
 	return rt, nil
+}
+
+func (rt *Runtime) openAudit() (audit.Sink, error) {
+	if rt.Config.Audit == "off" {
+		return audit.Discard{}, nil
+	}
+	sink, closer, err := audit.Open(rt.Config.Audit)
+	if err != nil {
+		return nil, err
+	}
+	rt.closers = append(rt.closers, closer)
+	return sink, nil
+}
+
+// ServeMetrics serves /metrics on the configured address until ctx ends. It
+// returns the bound address, or "" when metrics are off.
+func (rt *Runtime) ServeMetrics(ctx context.Context) (string, error) {
+	if rt.Config.MetricsListen == "" {
+		return "", nil
+	}
+	lis, err := net.Listen("tcp", rt.Config.MetricsListen)
+	if err != nil {
+		return "", fmt.Errorf("config: metrics_listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(rt.Registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(lis)
+	go func() { <-ctx.Done(); srv.Close() }()
+	return lis.Addr().String(), nil
 }
 
 func (rt *Runtime) openStore(s Store) (store.Bucket, error) {

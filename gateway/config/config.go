@@ -30,6 +30,12 @@ type Config struct {
 	// ShutdownGrace is how long in-flight calls may run after a stop signal
 	// before they are cancelled; default 30s.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// MetricsListen serves Prometheus metrics at /metrics on this address;
+	// empty disables it.
+	MetricsListen string `yaml:"metrics_listen"`
+	// Audit is where audit events go: "stdout", "stderr", a file path, or
+	// "" for <data_dir>/audit.jsonl. "off" disables auditing.
+	Audit string `yaml:"audit"`
 
 	Auth      Auth              `yaml:"auth"`
 	Keys      Keys              `yaml:"keys"`
@@ -137,6 +143,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	def(&c.Control.Path, filepath.Join(c.DataDir, "control"))
 	def(&c.Dev.TokenFile, filepath.Join(c.DataDir, "dev-token"))
+	def(&c.Audit, filepath.Join(c.DataDir, "audit.jsonl"))
 	if c.Dev.TokenTTL == 0 {
 		c.Dev.TokenTTL = 720 * time.Hour
 	}
@@ -149,6 +156,9 @@ func (c *Config) ApplyDefaults() {
 	c.Auth.SigningKeyFile = c.abs(c.Auth.SigningKeyFile)
 	c.Auth.PublicKeyFile = c.abs(c.Auth.PublicKeyFile)
 	c.Dev.TokenFile = c.abs(c.Dev.TokenFile)
+	if c.Audit != "stdout" && c.Audit != "stderr" && c.Audit != "off" {
+		c.Audit = c.abs(c.Audit)
+	}
 }
 
 // abs resolves p against the config file's folder.
@@ -181,6 +191,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("config: log_format %q: want text or json", c.LogFormat)
+	}
+	if c.Keys.RevocationBound < time.Second {
+		return fmt.Errorf("config: keys.revocation_bound %v: want at least 1s", c.Keys.RevocationBound)
 	}
 	if c.Dev.Account != "" && c.Auth.SigningKeyFile == "" {
 		return fmt.Errorf("config: dev.account needs auth.signing_key_file to issue its token")

@@ -1,0 +1,138 @@
+// Package audit records who did what with which key: every key wrap and
+// unwrap, every read (allowed or denied) and every settings change, as one
+// structured event each. Events never hold content or key bytes.
+package audit
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// Event kinds.
+const (
+	KindKeyWrap        = "key.wrap"
+	KindKeyUnwrap      = "key.unwrap"
+	KindUpload         = "artifact.upload"
+	KindRead           = "artifact.read"
+	KindReadDenied     = "artifact.read_denied"
+	KindSettingsChange = "settings.update"
+	KindRewrap         = "artifact.rewrap"
+)
+
+// Outcomes.
+const (
+	OutcomeOK          = "ok"
+	OutcomeRevoked     = "revoked"
+	OutcomeUnavailable = "unavailable"
+	OutcomeError       = "error"
+)
+
+// Event is one audit record, written as one JSON line.
+type Event struct {
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"`
+	Account  string    `json:"account,omitempty"`
+	Artifact string    `json:"artifact,omitempty"`
+	KeyURIs  []string  `json:"key_uris,omitempty"`
+	Actor    string    `json:"actor,omitempty"`
+	Outcome  string    `json:"outcome"`
+	// Detail is a short machine-friendly reason (an error class, a field
+	// list); never content, key material or a token.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Sink receives audit events. Record must not block for long.
+type Sink interface {
+	Record(Event)
+}
+
+// Discard drops every event.
+type Discard struct{}
+
+// Record does nothing.
+func (Discard) Record(Event) {}
+
+// JSONLines writes each event as one JSON line to w.
+type JSONLines struct {
+	mu  sync.Mutex
+	w   io.Writer
+	c   io.Closer
+	err error
+}
+
+// NewJSONLines returns a sink writing to w.
+func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{w: w} }
+
+// Open returns a sink for dest: "stdout", "stderr", "" (discard) or a file
+// path, appended to and created with mode 0600.
+func Open(dest string) (Sink, io.Closer, error) {
+	switch dest {
+	case "":
+		return Discard{}, io.NopCloser(nil), nil
+	case "stdout":
+		return NewJSONLines(os.Stdout), io.NopCloser(nil), nil
+	case "stderr":
+		return NewJSONLines(os.Stderr), io.NopCloser(nil), nil
+	}
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("audit: %w", err)
+	}
+	s := &JSONLines{w: f, c: f}
+	return s, s, nil
+}
+
+// Record writes e. Write errors are kept and reported by Err.
+func (s *JSONLines) Record(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.w.Write(append(b, '\n')); err != nil && s.err == nil {
+		s.err = err
+	}
+}
+
+// Err returns the first write error, if any.
+func (s *JSONLines) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Close closes the underlying file, if the sink opened one.
+func (s *JSONLines) Close() error {
+	if s.c == nil {
+		return nil
+	}
+	return s.c.Close()
+}
+
+// Memory keeps events in memory, for tests.
+type Memory struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+// Record appends e.
+func (m *Memory) Record(e Event) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.events = append(m.events, e)
+}
+
+// Events returns a copy of the events recorded so far.
+func (m *Memory) Events() []Event {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Event(nil), m.events...)
+}

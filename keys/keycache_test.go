@@ -1,0 +1,230 @@
+package keys_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sealgate/sealgate/keys"
+	"github.com/sealgate/sealgate/keys/keystest"
+	"github.com/sealgate/sealgate/keys/local"
+)
+
+// switchable is a KEK that counts its calls and can be revoked or made
+// unreachable, like a customer's KMS key.
+type switchable struct {
+	keys.Wrapper
+	calls atomic.Int64
+	mu    sync.Mutex
+	fail  error
+}
+
+func (s *switchable) set(err error) { s.mu.Lock(); s.fail = err; s.mu.Unlock() }
+
+func (s *switchable) failure() error { s.mu.Lock(); defer s.mu.Unlock(); return s.fail }
+
+func (s *switchable) Wrap(ctx context.Context, pt []byte, ec keys.EncryptionContext) ([]byte, error) {
+	s.calls.Add(1)
+	if err := s.failure(); err != nil {
+		return nil, err
+	}
+	return s.Wrapper.Wrap(ctx, pt, ec)
+}
+
+func (s *switchable) Unwrap(ctx context.Context, w []byte, ec keys.EncryptionContext) ([]byte, error) {
+	s.calls.Add(1)
+	if err := s.failure(); err != nil {
+		return nil, err
+	}
+	return s.Wrapper.Unwrap(ctx, w, ec)
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func newCache(t *testing.T, bound time.Duration) (*keys.KeyCache, *switchable, *clock) {
+	w, err := local.Open(t.TempDir(), "customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &switchable{Wrapper: w}
+	kr := keys.NewKeyring()
+	kr.Add(sw)
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	return keys.NewKeyCache(kr, bound, keys.WithClock(clk.now)), sw, clk
+}
+
+func sealVia(t *testing.T, c *keys.KeyCache, account, artifact string, plain []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	w, _, err := keys.Seal(context.Background(), &buf, keys.SealParams{
+		Context: keystest.Context(account, artifact), Mode: keys.ModeCustomer,
+		Wrappers: []keys.ShareWrapper{c.For("local://customer")},
+	})
+	if err != nil {
+		return nil, err
+	}
+	w.Write(plain)
+	w.Close()
+	return buf.Bytes(), nil
+}
+
+func openVia(c *keys.KeyCache, obj []byte) ([]byte, error) {
+	r := bytes.NewReader(obj)
+	h, err := keys.ReadHeader(r)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := h.Open(context.Background(), r, c)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	_, err = out.ReadFrom(pr)
+	return out.Bytes(), err
+}
+
+func TestKeyCacheAmortizesKEKCalls(t *testing.T) {
+	c, sw, clk := newCache(t, 30*time.Second)
+	var objs [][]byte
+	for i := 0; i < 1000; i++ {
+		obj, err := sealVia(t, c, "acme", fmt.Sprint("a", i), []byte("small"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, obj)
+		clk.advance(50 * time.Millisecond) // 1000 uploads over 50 s
+	}
+	// 50 s at a 30 s bound: the first key, and one more after 30 s.
+	if got := sw.calls.Load(); got != 2 {
+		t.Fatalf("KEK calls for 1000 uploads over 50s = %d, want 2 (one per bound elapsed, plus one)", got)
+	}
+	sw.calls.Store(0)
+	for _, obj := range objs {
+		if _, err := openVia(c, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The second key is still fresh; the first one must be re-checked.
+	if got := sw.calls.Load(); got != 1 {
+		t.Fatalf("KEK calls for 1000 reads = %d, want 1 (re-check of the expired key only)", got)
+	}
+}
+
+func TestKeyCacheRevocationWithinBound(t *testing.T) {
+	const bound = 30 * time.Second
+	c, sw, clk := newCache(t, bound)
+	obj, err := sealVia(t, c, "acme", "a1", []byte("recording"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw.set(fmt.Errorf("%w: disabled", keys.ErrKeyRevoked))
+	// Within the bound the cached key still serves...
+	clk.advance(bound - time.Second)
+	if _, err := openVia(c, obj); err != nil {
+		t.Fatalf("read within the bound after revocation: %v, want served from cache", err)
+	}
+	// ...and once the bound has passed, nothing does.
+	clk.advance(time.Second)
+	if _, err := openVia(c, obj); !errors.Is(err, keys.ErrKeyRevoked) {
+		t.Fatalf("read at the bound after revocation: got %v, want ErrKeyRevoked", err)
+	}
+	if _, err := sealVia(t, c, "acme", "a2", []byte("x")); !errors.Is(err, keys.ErrKeyRevoked) {
+		t.Fatalf("upload at the bound after revocation: got %v, want ErrKeyRevoked", err)
+	}
+	sw.set(fmt.Errorf("%w: connection refused", keys.ErrKeyUnavailable))
+	if _, err := openVia(c, obj); !errors.Is(err, keys.ErrKeyUnavailable) || errors.Is(err, keys.ErrKeyRevoked) {
+		t.Fatalf("read with the KEK unreachable: got %v, want ErrKeyUnavailable only", err)
+	}
+	sw.set(nil)
+	if got, err := openVia(c, obj); err != nil || string(got) != "recording" {
+		t.Fatalf("read after access returned: %q, %v; want the recording", got, err)
+	}
+}
+
+func TestKeyCacheIsolatesAccounts(t *testing.T) {
+	c, _, _ := newCache(t, time.Minute)
+	a, _ := sealVia(t, c, "acme", "a1", []byte("acme's"))
+	b, _ := sealVia(t, c, "globex", "b1", []byte("globex's"))
+	ha, _ := keys.ReadHeader(bytes.NewReader(a))
+	hb, _ := keys.ReadHeader(bytes.NewReader(b))
+	if bytes.Equal(ha.Slots[0].IKID, hb.Slots[0].IKID) {
+		t.Fatal("two accounts share an intermediate key")
+	}
+	// acme's slot (its intermediate key is hot in the cache) in globex's header.
+	hb.Slots = ha.Slots
+	hdr, _ := hb.Encode()
+	swapped := append(hdr, b[len(b)-int(keys.BodySize(8, keys.DefaultSegmentSize)):]...)
+	if _, err := openVia(c, swapped); !errors.Is(err, keys.ErrIntegrity) {
+		t.Fatalf("another account's key slot: got %v, want ErrIntegrity", err)
+	}
+}
+
+func TestKeyCacheOneKEKCallUnderConcurrency(t *testing.T) {
+	c, sw, _ := newCache(t, time.Minute)
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if _, err := sealVia(t, c, "acme", fmt.Sprint("c", i), []byte("x")); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	if got := sw.calls.Load(); got != 1 {
+		t.Fatalf("KEK calls for 32 concurrent first uploads = %d, want 1", got)
+	}
+}
+
+func TestRewrapKeepsBody(t *testing.T) {
+	c, _, _ := newCache(t, time.Minute)
+	obj, _ := sealVia(t, c, "acme", "a1", pattern(300000))
+	r := bytes.NewReader(obj)
+	h, _ := keys.ReadHeader(r)
+	other, err := local.Open(t.TempDir(), "next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nh, err := h.Rewrap(context.Background(), c, keys.ModeProvider, []keys.ShareWrapper{keys.Direct(other)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr, _ := nh.Encode()
+	moved := append(hdr, obj[h.Len():]...)
+	kr := keys.NewKeyring()
+	kr.Add(other)
+	cache := keys.NewKeyCache(kr, time.Minute)
+	got, err := openVia(cache, moved)
+	if err != nil || !bytes.Equal(got, pattern(300000)) {
+		t.Fatalf("rewrapped object: %d bytes, %v; want the original plaintext under the new key alone", len(got), err)
+	}
+	if nh.Mode != keys.ModeProvider || nh.KeyURIs()[0] != "local://next" {
+		t.Fatalf("rewrapped header mode %v keys %v", nh.Mode, nh.KeyURIs())
+	}
+}
+
+func TestKeyCacheChecksWrappedKeyWhenHot(t *testing.T) {
+	c, _, _ := newCache(t, time.Minute)
+	obj, _ := sealVia(t, c, "acme", "a1", []byte("hot"))
+	h, _ := keys.ReadHeader(bytes.NewReader(obj))
+	h.Slots[0].WrappedIK[3] ^= 1
+	hdr, _ := h.Encode()
+	bad := append(hdr, obj[h.Len():]...)
+	if _, err := openVia(c, bad); !errors.Is(err, keys.ErrIntegrity) {
+		t.Fatalf("edited wrapped intermediate key with the key cached: got %v, want ErrIntegrity", err)
+	}
+	if got, err := openVia(c, obj); err != nil || string(got) != "hot" {
+		t.Fatalf("intact object after the tampered one: %q, %v", got, err)
+	}
+}
