@@ -3,11 +3,13 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/policy"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -80,6 +82,11 @@ func (s *accountService) UpdateAccountSettings(ctx context.Context, req *sealgat
 	if err := policy.CheckTopology(updated, g.cfg.Topology); err != nil {
 		return nil, g.toStatus(ctx, "update settings", err)
 	}
+	if !proto.Equal(current.GetKeyPolicy(), updated.GetKeyPolicy()) {
+		if err := g.checkNewKeys(ctx, account, updated.GetKeyPolicy()); err != nil {
+			return nil, err
+		}
+	}
 	updated.Name = policy.SettingsName(account)
 	updated.UpdateTime = timestamppb.New(g.now())
 	if err := g.cfg.Settings.Put(ctx, account, updated); err != nil {
@@ -87,5 +94,12 @@ func (s *accountService) UpdateAccountSettings(ctx context.Context, req *sealgat
 	}
 	g.log.InfoContext(ctx, "account settings updated", "account", account, "actor", p.Subject,
 		"created", created, "paths", req.GetUpdateMask().GetPaths())
+	g.audit.Record(audit.Event{Kind: audit.KindSettingsChange, Account: account, Actor: p.Subject,
+		Outcome: audit.OutcomeOK, KeyURIs: keyURIsOf(g, updated), Detail: strings.Join(req.GetUpdateMask().GetPaths(), ",")})
 	return updated, nil
+}
+
+func keyURIsOf(g *Gateway, s *sealgatev1.AccountSettings) []string {
+	_, uris := g.keyURIsFor(s.GetKeyPolicy())
+	return uris
 }

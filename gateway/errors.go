@@ -37,6 +37,8 @@ const (
 	ReasonSizeMismatch          = "SIZE_MISMATCH"           // INVALID_ARGUMENT
 )
 
+const notFound = codes.NotFound
+
 // newStatus builds a status with an ErrorInfo detail.
 func newStatus(code codes.Code, msg, reason string, meta map[string]string, extra ...*errdetails.BadRequest) error {
 	st := status.New(code, msg)

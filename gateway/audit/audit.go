@@ -21,6 +21,7 @@ const (
 	KindReadDenied     = "artifact.read_denied"
 	KindSettingsChange = "settings.update"
 	KindRewrap         = "artifact.rewrap"
+	KindKeyCheck       = "key.check"
 )
 
 // Outcomes.

@@ -88,7 +88,7 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	rt.Topology, rt.Settings = topo, policy.NewSettingsStore(control)
 
 	kr := keys.NewKeyring()
-	registerDrivers(kr, c)
+	customerKeySchemes := registerDrivers(kr, c)
 	if keys.Scheme(c.Keys.ProviderKeyURI) == local.Scheme {
 		// The provider key is ours: create it on first start.
 		w, err := local.Open(c.Keys.LocalDir, c.Keys.ProviderKeyURI[len("local://"):])

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sealgate/sealgate/gateway/policy"
+	"github.com/sealgate/sealgate/keys"
 )
 
 // Config is the whole configuration. Empty fields take the defaults that
@@ -44,6 +45,10 @@ type Config struct {
 	Control   Store             `yaml:"control"`
 	Dev       Dev               `yaml:"dev"`
 	configDir string
+
+	// ExtraDrivers are key drivers registered in code (tests, embedders),
+	// by URI scheme; they are also accepted for customer keys.
+	ExtraDrivers map[string]keys.Opener `yaml:"-"`
 }
 
 // Auth says how bearer tokens are checked.

@@ -5,10 +5,14 @@ import (
 	"github.com/sealgate/sealgate/keys/local"
 )
 
-// customerKeySchemes are the key URI schemes accepted for customer keys.
-var customerKeySchemes = []string{local.Scheme}
-
-// registerDrivers makes every key driver serve its scheme in kr.
-func registerDrivers(kr *keys.Keyring, c *Config) {
+// registerDrivers makes every key driver serve its scheme in kr and returns
+// the schemes accepted for customer keys.
+func registerDrivers(kr *keys.Keyring, c *Config) []string {
 	kr.Register(local.Scheme, local.Opener{Dir: c.Keys.LocalDir})
+	schemes := []string{local.Scheme}
+	for scheme, o := range c.ExtraDrivers {
+		kr.Register(scheme, o)
+		schemes = append(schemes, scheme)
+	}
+	return schemes
 }

@@ -293,13 +293,22 @@ func (x *RewrapArtifactsRequest) GetResumeToken() string {
 }
 
 // RewrapArtifactsResponse reports progress while artifacts are re-wrapped.
+// The last message of a successful call has done + skipped + failed equal to
+// the artifacts seen.
 type RewrapArtifactsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ArtifactsDone int64                  `protobuf:"varint,1,opt,name=artifacts_done,json=artifactsDone,proto3" json:"artifacts_done,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Artifacts re-wrapped so far.
+	ArtifactsDone int64 `protobuf:"varint,1,opt,name=artifacts_done,json=artifactsDone,proto3" json:"artifacts_done,omitempty"`
 	// Artifacts seen so far that needed no change.
 	ArtifactsSkipped int64 `protobuf:"varint,2,opt,name=artifacts_skipped,json=artifactsSkipped,proto3" json:"artifacts_skipped,omitempty"`
-	// Pass to a new call to resume from here.
-	ResumeToken   string `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// Pass to a new call to resume after the last artifact handled.
+	ResumeToken string `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// Artifacts of the account when the call started (for progress bars).
+	ArtifactsTotal int64 `protobuf:"varint,4,opt,name=artifacts_total,json=artifactsTotal,proto3" json:"artifacts_total,omitempty"`
+	// Artifacts that failed their integrity check and were left as they were.
+	ArtifactsFailed int64 `protobuf:"varint,5,opt,name=artifacts_failed,json=artifactsFailed,proto3" json:"artifacts_failed,omitempty"`
+	// Names of failed artifacts (at most 100).
+	FailedNames   []string `protobuf:"bytes,6,rep,name=failed_names,json=failedNames,proto3" json:"failed_names,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -355,6 +364,27 @@ func (x *RewrapArtifactsResponse) GetResumeToken() string {
 	return ""
 }
 
+func (x *RewrapArtifactsResponse) GetArtifactsTotal() int64 {
+	if x != nil {
+		return x.ArtifactsTotal
+	}
+	return 0
+}
+
+func (x *RewrapArtifactsResponse) GetArtifactsFailed() int64 {
+	if x != nil {
+		return x.ArtifactsFailed
+	}
+	return 0
+}
+
+func (x *RewrapArtifactsResponse) GetFailedNames() []string {
+	if x != nil {
+		return x.FailedNames
+	}
+	return nil
+}
+
 var File_sealgate_v1_key_proto protoreflect.FileDescriptor
 
 const file_sealgate_v1_key_proto_rawDesc = "" +
@@ -377,11 +407,14 @@ const file_sealgate_v1_key_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
 	"\n" +
 	"key_policy\x18\x02 \x01(\v2\x16.sealgate.v1.KeyPolicyR\tkeyPolicy\x12!\n" +
-	"\fresume_token\x18\x03 \x01(\tR\vresumeToken\"\x90\x01\n" +
+	"\fresume_token\x18\x03 \x01(\tR\vresumeToken\"\x87\x02\n" +
 	"\x17RewrapArtifactsResponse\x12%\n" +
 	"\x0eartifacts_done\x18\x01 \x01(\x03R\rartifactsDone\x12+\n" +
 	"\x11artifacts_skipped\x18\x02 \x01(\x03R\x10artifactsSkipped\x12!\n" +
-	"\fresume_token\x18\x03 \x01(\tR\vresumeToken2\xc7\x01\n" +
+	"\fresume_token\x18\x03 \x01(\tR\vresumeToken\x12'\n" +
+	"\x0fartifacts_total\x18\x04 \x01(\x03R\x0eartifactsTotal\x12)\n" +
+	"\x10artifacts_failed\x18\x05 \x01(\x03R\x0fartifactsFailed\x12!\n" +
+	"\ffailed_names\x18\x06 \x03(\tR\vfailedNames2\xc7\x01\n" +
 	"\n" +
 	"KeyService\x12Y\n" +
 	"\x0eCheckKeyAccess\x12\".sealgate.v1.CheckKeyAccessRequest\x1a#.sealgate.v1.CheckKeyAccessResponse\x12^\n" +
