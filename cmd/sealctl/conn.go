@@ -21,6 +21,7 @@ type client struct {
 	conn      *grpc.ClientConn
 	artifacts sealgatev1.ArtifactServiceClient
 	accounts  sealgatev1.AccountServiceClient
+	keys      sealgatev1.KeyServiceClient
 	token     string
 	acct      string // --account, or empty to read the token's claim
 	timeout   time.Duration
@@ -62,6 +63,7 @@ func (g *globalFlags) connect(cmd string) (*client, error) {
 		conn:      conn,
 		artifacts: sealgatev1.NewArtifactServiceClient(conn),
 		accounts:  sealgatev1.NewAccountServiceClient(conn),
+		keys:      sealgatev1.NewKeyServiceClient(conn),
 		token:     token,
 		acct:      g.account,
 		timeout:   g.timeout,

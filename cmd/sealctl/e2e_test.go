@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sealgate/sealgate/keys/local"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
@@ -228,5 +230,27 @@ func TestEndToEnd(t *testing.T) {
 	_, errOut, code = r.run("settings", "set", "--addr", addr, "--retention", "INBOX_MESSAGES=90")
 	if code != 1 || !strings.Contains(errOut, "RETENTION_OUT_OF_RANGE") {
 		t.Errorf("settings set out of range: exit %d, stderr %q; want 1 and RETENTION_OUT_OF_RANGE", code, errOut)
+	}
+
+	if out := r.mustRun("keys", "check", "--addr", addr); !strings.Contains(out, "local://provider\tOK") {
+		t.Errorf("keys check = %q, want local://provider OK", out)
+	}
+	// Move the account to a customer key (a second local key) and re-wrap.
+	if _, err := local.Open(filepath.Join(dataDir, "keys"), "customer"); err != nil {
+		t.Fatal(err)
+	}
+	r.mustRun("settings", "set", "--addr", addr, "--key-mode", "CUSTOMER", "--customer-key-uri", "local://customer")
+	if out := r.mustRun("keys", "rewrap", "--addr", addr); !strings.Contains(out, "re-wrapped 1, already current 0, failed 0") {
+		t.Errorf("keys rewrap = %q, want one artifact re-wrapped", out)
+	}
+	if out := r.mustRun("keys", "rewrap", "--addr", addr); !strings.Contains(out, "re-wrapped 0, already current 1") {
+		t.Errorf("second keys rewrap = %q, want nothing left to do", out)
+	}
+	if stat := r.mustRun("stat", "--addr", addr, name); !strings.Contains(stat, "local://customer") {
+		t.Errorf("stat after rewrap = %s, want the customer key", stat)
+	}
+	r.mustRun("read", "--addr", addr, name, "-o", got+"2")
+	if b, _ := os.ReadFile(got + "2"); !bytes.Equal(b, content) {
+		t.Errorf("read after rewrap is not byte-exact")
 	}
 }

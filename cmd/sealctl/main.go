@@ -39,6 +39,7 @@ Commands:
   undelete   restore a deleted artifact:    undelete NAME
   settings   account settings:              settings get | settings set [flags]
   decrypt    decrypt a stored object offline: decrypt --key-dir DIR [-o FILE] OBJECT
+  keys       customer keys:                 keys check | keys rewrap [--key-mode M --customer-key-uri U] [--resume T]
 
 Global flags (every command):
   --addr HOST:PORT   gateway address (env SEALGATE_ADDR, default 127.0.0.1:7443)
@@ -80,6 +81,7 @@ var commands = []command{
 	{"undelete", runUndelete},
 	{"settings", runSettings},
 	{"decrypt", runDecrypt},
+	{"keys", runKeys},
 }
 
 func main() {
