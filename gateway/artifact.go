@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/sealgate/sealgate/gateway/layout"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -113,10 +114,10 @@ func expireTime(s *sealgatev1.AccountSettings, t sealgatev1.ArtifactType, create
 
 // artifactFromHeader builds the API view of an artifact from its verified or
 // parsed header. size is the plaintext size.
-func artifactFromHeader(ref artifactRef, h *keys.Header, size int64, state sealgatev1.Artifact_State) *sealgatev1.Artifact {
+func artifactFromHeader(ref layout.Ref, h *keys.Header, size int64, state sealgatev1.Artifact_State) *sealgatev1.Artifact {
 	t, _ := policy.ParseTypeName(h.Context[keys.ContextType])
 	a := &sealgatev1.Artifact{
-		Name:          ref.name(),
+		Name:          ref.Name(),
 		Type:          t,
 		State:         state,
 		StagingRegion: ref.Staging,

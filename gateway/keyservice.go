@@ -11,6 +11,7 @@ import (
 
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/layout"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -93,7 +94,7 @@ func (g *Gateway) probeKey(ctx context.Context, account, uri string) (err error)
 // resolveAccount parses "accounts/{account}" in field and checks that the
 // caller owns it; another account answers like a missing one.
 func resolveAccount(p *auth.Principal, name, field string) (string, error) {
-	account, ok := parseAccountName(name)
+	account, ok := layout.ParseAccountName(name)
 	if !ok {
 		return "", invalidArgument(field, "want accounts/{account}", ReasonInvalidArgument)
 	}
@@ -166,7 +167,7 @@ func (s *keyService) RewrapArtifacts(req *sealgatev1.RewrapArtifactsRequest, str
 			case errors.Is(err, keys.ErrIntegrity) || errors.Is(err, keys.ErrFormat):
 				prog.ArtifactsFailed++
 				if len(prog.FailedNames) < 100 {
-					prog.FailedNames = append(prog.FailedNames, e.ref.name())
+					prog.FailedNames = append(prog.FailedNames, e.ref.Name())
 				}
 			case err != nil:
 				stream.Send(prog) // the resume point, before the failure
@@ -176,7 +177,7 @@ func (s *keyService) RewrapArtifacts(req *sealgatev1.RewrapArtifactsRequest, str
 			default:
 				prog.ArtifactsSkipped++
 			}
-			g.record(ctx, audit.KindRewrap, account, e.ref.name(), uris, err)
+			g.record(ctx, audit.KindRewrap, account, e.ref.Name(), uris, err)
 			cursor = e.id
 			prog.ResumeToken = encodePageToken(cursor)
 			if n++; n%rewrapProgressEvery == 0 {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/layout"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 	"github.com/sealgate/sealgate/store"
 )
@@ -26,7 +27,7 @@ const (
 // listEntry is one artifact found by listing a region's bucket.
 type listEntry struct {
 	id  string
-	ref artifactRef
+	ref layout.Ref
 	loc location
 }
 
@@ -40,7 +41,7 @@ func (s *artifactService) ListArtifacts(ctx context.Context, req *sealgatev1.Lis
 	if err != nil {
 		return nil, err
 	}
-	account, ok := parseAccountName(req.GetParent())
+	account, ok := layout.ParseAccountName(req.GetParent())
 	if !ok {
 		return nil, invalidArgument("parent", "want accounts/{account}", ReasonInvalidArgument)
 	}
@@ -65,7 +66,7 @@ func (s *artifactService) ListArtifacts(ctx context.Context, req *sealgatev1.Lis
 		end = req.GetCreateTimeEnd().AsTime()
 	}
 	if st := req.GetCreateTimeStart(); st != nil {
-		if floor := idFloor(st.AsTime()); floor > cursor {
+		if floor := layout.IDFloor(st.AsTime()); floor > cursor {
 			cursor = floor
 		}
 	}
@@ -77,7 +78,7 @@ func (s *artifactService) ListArtifacts(ctx context.Context, req *sealgatev1.Lis
 			return nil, g.toStatus(ctx, "list", err)
 		}
 		for _, e := range batch {
-			if t, ok := idTime(e.id); ok && !end.IsZero() && !t.Before(end) {
+			if t, ok := layout.IDTime(e.id); ok && !end.IsZero() && !t.Before(end) {
 				return resp, nil // ids are time ordered: nothing later can match
 			}
 			cursor = e.id
@@ -119,8 +120,8 @@ func (g *Gateway) listBatch(ctx context.Context, account, cursor string, n int) 
 			prefix string
 			state  sealgatev1.Artifact_State
 		}{
-			{stagingKey(account, ""), sealgatev1.Artifact_STATE_STAGED},
-			{storedKey(account, ""), sealgatev1.Artifact_STATE_STORED},
+			{layout.StagingKey(account, ""), sealgatev1.Artifact_STATE_STAGED},
+			{layout.StoredKey(account, ""), sealgatev1.Artifact_STATE_STORED},
 		} {
 			after := ""
 			if cursor != "" {
@@ -135,7 +136,7 @@ func (g *Gateway) listBatch(ctx context.Context, account, cursor string, n int) 
 			}
 			for _, o := range objs {
 				id := strings.TrimPrefix(o.Key, area.prefix)
-				st, sr, ok := parseArtifactID(id)
+				st, sr, ok := layout.ParseArtifactID(id)
 				if !ok {
 					continue
 				}
@@ -143,7 +144,7 @@ func (g *Gateway) listBatch(ctx context.Context, account, cursor string, n int) 
 				if seen && prev.loc.state == sealgatev1.Artifact_STATE_STORED {
 					continue // mid-move: the stored copy wins
 				}
-				byID[id] = listEntry{id: id, ref: artifactRef{Account: account, ID: id, Staging: st, Storage: sr}, loc: location{bucket: b, key: o.Key, state: area.state, size: o.Size}}
+				byID[id] = listEntry{id: id, ref: layout.Ref{Account: account, ID: id, Staging: st, Storage: sr}, loc: location{bucket: b, key: o.Key, state: area.state, size: o.Size}}
 			}
 		}
 	}
@@ -183,13 +184,6 @@ func matches(req *sealgatev1.ListArtifactsRequest, a *sealgatev1.Artifact) bool 
 	return true
 }
 
-// idFloor returns a string that sorts before every artifact id created at or
-// after t and after every id created earlier.
-func idFloor(t time.Time) string {
-	id, _ := newArtifactIDFromBytes(uint64(t.UnixMilli()), nil)
-	return id
-}
-
 func encodePageToken(id string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte("v1:" + id))
 }
@@ -203,7 +197,7 @@ func decodePageToken(tok string) (string, error) {
 	if err != nil || !ok {
 		return "", invalidArgument("page_token", "not a token from a previous ListArtifacts call", ReasonInvalidArgument)
 	}
-	if _, _, valid := parseArtifactID(id); !valid && len(id) != 26 {
+	if _, _, valid := layout.ParseArtifactID(id); !valid && len(id) != 26 {
 		return "", invalidArgument("page_token", "not a token from a previous ListArtifacts call", ReasonInvalidArgument)
 	}
 	return id, nil

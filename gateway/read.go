@@ -9,6 +9,7 @@ import (
 
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/layout"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 	"github.com/sealgate/sealgate/store"
@@ -32,13 +33,13 @@ type location struct {
 // locations lists where ref can be, in lookup order: staging first, then
 // storage. The mover copies to storage before it deletes the staged copy, so
 // whoever misses in staging finds the object in storage.
-func (g *Gateway) locations(ref artifactRef) []location {
+func (g *Gateway) locations(ref layout.Ref) []location {
 	var out []location
 	if b, err := g.cfg.Topology.Bucket(ref.Staging); err == nil {
-		out = append(out, location{bucket: b, key: ref.stagingKey(), state: sealgatev1.Artifact_STATE_STAGED})
+		out = append(out, location{bucket: b, key: ref.StagingKey(), state: sealgatev1.Artifact_STATE_STAGED})
 	}
 	if b, err := g.cfg.Topology.Bucket(ref.Storage); err == nil {
-		out = append(out, location{bucket: b, key: ref.storedKey(), state: sealgatev1.Artifact_STATE_STORED})
+		out = append(out, location{bucket: b, key: ref.StoredKey(), state: sealgatev1.Artifact_STATE_STORED})
 	}
 	return out
 }
@@ -47,7 +48,7 @@ func (g *Gateway) locations(ref artifactRef) []location {
 // belongs to ref. It returns the header, a reader positioned at the body, and
 // the location. At most two lookups, no catalog. length limits how much of
 // the object is fetched (-1: all of it).
-func (g *Gateway) openObject(ctx context.Context, ref artifactRef, length int64) (*keys.Header, io.Reader, io.Closer, location, error) {
+func (g *Gateway) openObject(ctx context.Context, ref layout.Ref, length int64) (*keys.Header, io.Reader, io.Closer, location, error) {
 	for _, loc := range g.locations(ref) {
 		info, err := loc.bucket.Stat(ctx, loc.key)
 		if errors.Is(err, store.ErrNotFound) {
@@ -63,11 +64,11 @@ func (g *Gateway) openObject(ctx context.Context, ref artifactRef, length int64)
 		}
 		return h, body, c, loc, err
 	}
-	return nil, nil, nil, location{}, artifactNotFound(ref.name())
+	return nil, nil, nil, location{}, artifactNotFound(ref.Name())
 }
 
 // openAt opens the object at loc and parses and checks its header.
-func openAt(ctx context.Context, ref artifactRef, loc location, length int64) (*keys.Header, io.Reader, io.Closer, error) {
+func openAt(ctx context.Context, ref layout.Ref, loc location, length int64) (*keys.Header, io.Reader, io.Closer, error) {
 	rc, err := loc.bucket.Get(ctx, loc.key, 0, length)
 	if err != nil {
 		return nil, nil, nil, err
@@ -85,7 +86,7 @@ func openAt(ctx context.Context, ref artifactRef, loc location, length int64) (*
 }
 
 // describeAt reads just the header of the object at loc.
-func describeAt(ctx context.Context, ref artifactRef, loc location) (*sealgatev1.Artifact, error) {
+func describeAt(ctx context.Context, ref layout.Ref, loc location) (*sealgatev1.Artifact, error) {
 	h, _, c, err := openAt(ctx, ref, loc, headerProbe)
 	if err != nil && errors.Is(err, keys.ErrIntegrity) && loc.size > headerProbe {
 		h, _, c, err = openAt(ctx, ref, loc, -1) // a header longer than the probe
@@ -104,7 +105,7 @@ func describeAt(ctx context.Context, ref artifactRef, loc location) (*sealgatev1
 // checkHeader makes sure an object is the artifact it is stored as: an object
 // copied over another artifact's (or account's) key fails here, before any key
 // is unwrapped.
-func checkHeader(ref artifactRef, h *keys.Header) error {
+func checkHeader(ref layout.Ref, h *keys.Header) error {
 	if h.Context[keys.ContextAccount] != ref.Account || h.Context[keys.ContextArtifact] != ref.ID ||
 		h.Context[keys.ContextRegion] != ref.Storage {
 		return fmt.Errorf("%w: object header names another artifact", keys.ErrIntegrity)
@@ -114,10 +115,10 @@ func checkHeader(ref artifactRef, h *keys.Header) error {
 
 // resolveArtifact parses name and checks that the caller's account owns it.
 // Another account's artifact answers exactly like a missing one.
-func resolveArtifact(p *auth.Principal, name string) (artifactRef, error) {
-	ref, ok := parseArtifactName(name)
+func resolveArtifact(p *auth.Principal, name string) (layout.Ref, error) {
+	ref, ok := layout.ParseArtifactName(name)
 	if !ok {
-		if _, perr := parseAccountName(name); perr {
+		if _, perr := layout.ParseAccountName(name); perr {
 			return ref, artifactNotFound(name)
 		}
 		return ref, invalidArgument("name", "want accounts/{account}/artifacts/{artifact}", ReasonInvalidArgument)
@@ -148,7 +149,7 @@ func (s *artifactService) GetArtifact(ctx context.Context, req *sealgatev1.GetAr
 }
 
 // describe locates ref and reads just its header.
-func (g *Gateway) describe(ctx context.Context, ref artifactRef) (*sealgatev1.Artifact, error) {
+func (g *Gateway) describe(ctx context.Context, ref layout.Ref) (*sealgatev1.Artifact, error) {
 	for _, loc := range g.locations(ref) {
 		info, err := loc.bucket.Stat(ctx, loc.key)
 		if errors.Is(err, store.ErrNotFound) {
@@ -164,7 +165,7 @@ func (g *Gateway) describe(ctx context.Context, ref artifactRef) (*sealgatev1.Ar
 		}
 		return a, err
 	}
-	return nil, artifactNotFound(ref.name())
+	return nil, artifactNotFound(ref.Name())
 }
 
 // ReadArtifact streams an artifact's plaintext. The first message carries the
@@ -188,7 +189,7 @@ func (s *artifactService) ReadArtifact(req *sealgatev1.ReadArtifactRequest, stre
 }
 
 // readArtifact streams ref's plaintext and records the read or its denial.
-func (g *Gateway) readArtifact(ctx context.Context, ref artifactRef, stream sealgatev1.ArtifactService_ReadArtifactServer) error {
+func (g *Gateway) readArtifact(ctx context.Context, ref layout.Ref, stream sealgatev1.ArtifactService_ReadArtifactServer) error {
 	h, body, c, loc, err := g.openObject(ctx, ref, -1)
 	if err != nil {
 		return g.toStatus(ctx, "read", err)
@@ -200,18 +201,18 @@ func (g *Gateway) readArtifact(ctx context.Context, ref artifactRef, stream seal
 	}
 	plain, err := h.Open(ctx, body, g.cfg.Keys)
 	if err != nil {
-		g.log.InfoContext(ctx, "read refused", "artifact", ref.name(), "err", err)
-		g.record(ctx, audit.KindReadDenied, ref.Account, ref.name(), h.KeyURIs(), err)
+		g.log.InfoContext(ctx, "read refused", "artifact", ref.Name(), "err", err)
+		g.record(ctx, audit.KindReadDenied, ref.Account, ref.Name(), h.KeyURIs(), err)
 		return g.toStatus(ctx, "read", err)
 	}
-	g.record(ctx, audit.KindRead, ref.Account, ref.name(), h.KeyURIs(), nil)
+	g.record(ctx, audit.KindRead, ref.Account, ref.Name(), h.KeyURIs(), nil)
 	first := &sealgatev1.ReadArtifactResponse{Artifact: artifactFromHeader(ref, h, size, loc.state)}
 	buf := make([]byte, readChunkSize)
 	var sent int64
 	for {
 		n, rerr := io.ReadFull(plain, buf)
 		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, io.ErrUnexpectedEOF) {
-			g.log.WarnContext(ctx, "read failed", "artifact", ref.name(), "sent", sent, "err", rerr)
+			g.log.WarnContext(ctx, "read failed", "artifact", ref.Name(), "sent", sent, "err", rerr)
 			return g.toStatus(ctx, "read", rerr)
 		}
 		if n > 0 || first != nil {
@@ -230,6 +231,6 @@ func (g *Gateway) readArtifact(ctx context.Context, ref artifactRef, stream seal
 			break
 		}
 	}
-	g.log.InfoContext(ctx, "artifact read", "artifact", ref.name(), "size", sent)
+	g.log.InfoContext(ctx, "artifact read", "artifact", ref.Name(), "size", sent)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/layout"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -18,7 +19,7 @@ import (
 
 // uploadPlan is everything decided before the first content byte arrives.
 type uploadPlan struct {
-	ref      artifactRef
+	ref      layout.Ref
 	header   *sealgatev1.UploadHeader
 	bucket   store.Bucket
 	sealer   *keys.Sealer
@@ -55,13 +56,13 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 	size, err := g.writeUpload(ctx, plan, stream)
 	g.metrics.Uploads.WithLabelValues(outcome(err)).Inc()
 	if err != nil {
-		g.log.InfoContext(ctx, "upload failed", "artifact", plan.ref.name(), "err", err)
+		g.log.InfoContext(ctx, "upload failed", "artifact", plan.ref.Name(), "err", err)
 		st := g.toStatus(ctx, "upload", err)
-		g.record(ctx, audit.KindUpload, p.Account, plan.ref.name(), h.KeyURIs(), st)
+		g.record(ctx, audit.KindUpload, p.Account, plan.ref.Name(), h.KeyURIs(), st)
 		return st
 	}
-	g.record(ctx, audit.KindUpload, p.Account, plan.ref.name(), h.KeyURIs(), nil)
-	g.log.InfoContext(ctx, "artifact staged", "artifact", plan.ref.name(), "size", size,
+	g.record(ctx, audit.KindUpload, p.Account, plan.ref.Name(), h.KeyURIs(), nil)
+	g.log.InfoContext(ctx, "artifact staged", "artifact", plan.ref.Name(), "size", size,
 		"staging_region", plan.ref.Staging, "storage_region", plan.ref.Storage, "key_mode", h.Mode.String())
 	return stream.SendAndClose(artifactFromHeader(plan.ref, h, size, sealgatev1.Artifact_STATE_STAGED))
 }
@@ -93,11 +94,11 @@ func (g *Gateway) planUpload(ctx context.Context, account string, h *sealgatev1.
 		return nil, err
 	}
 	now := g.now()
-	id, err := newArtifactID(now, staging, storage)
+	id, err := layout.NewArtifactID(now, staging, storage)
 	if err != nil {
 		return nil, err
 	}
-	ref := artifactRef{Account: account, ID: id, Staging: staging, Storage: storage}
+	ref := layout.Ref{Account: account, ID: id, Staging: staging, Storage: storage}
 	sealer, err := keys.NewSealer(ctx, keys.SealParams{
 		Context:     encryptionContext(account, id, h.GetType(), storage),
 		Metadata:    headerMetadata(h, now, expireTime(settings, h.GetType(), now)),
@@ -168,7 +169,7 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, stream seal
 	pr, pw := io.Pipe()
 	putDone := make(chan error, 1)
 	go func() {
-		err := plan.bucket.Put(ctx, plan.ref.stagingKey(), pr, size)
+		err := plan.bucket.Put(ctx, plan.ref.StagingKey(), pr, size)
 		pr.CloseWithError(errPutEnded)
 		putDone <- err
 	}()
