@@ -19,6 +19,7 @@ import (
 
 	"github.com/sealgate/sealgate/gateway"
 	"github.com/sealgate/sealgate/gateway/audit"
+	"github.com/sealgate/sealgate/gateway/mover"
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
@@ -42,7 +43,9 @@ type Runtime struct {
 	Keys     *keys.KeyCache
 	Metrics  *gateway.Metrics
 	Registry *prometheus.Registry
-	closers  []io.Closer
+	// Mover is set when the config gives this process the mover role.
+	Mover   *mover.Mover
+	closers []io.Closer
 }
 
 // NewLogger returns the logger the config asks for, writing to w.
@@ -112,7 +115,13 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	rt.Metrics = gateway.NewMetrics(rt.Registry)
 	rt.Keyring = kr
 	rt.Keys = keys.NewKeyCache(kr, c.Keys.RevocationBound, keys.WithObserver(gateway.KeyObserver(rt.Metrics, sink)))
+	var onStaged func()
+	if c.HasRole("mover") {
+		rt.Mover = mover.New(mover.Config{Topology: topo, Logger: log, Registerer: rt.Registry, Interval: c.MoverInterval})
+		onStaged = rt.Mover.Notify
+	}
 	rt.Gateway, err = gateway.New(gateway.Config{
+		OnStaged:           onStaged,
 		Topology:           topo,
 		Settings:           rt.Settings,
 		Keyring:            kr,

@@ -31,6 +31,11 @@ type Config struct {
 	// ShutdownGrace is how long in-flight calls may run after a stop signal
 	// before they are cancelled; default 30s.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Roles this process plays: "api" (the gRPC gateway) and "mover" (moves
+	// staged ciphertext to storage regions); default both.
+	Roles []string `yaml:"roles"`
+	// MoverInterval is the mover's idle poll interval; default 1s.
+	MoverInterval time.Duration `yaml:"mover_interval"`
 	// MetricsListen serves Prometheus metrics at /metrics on this address;
 	// empty disables it.
 	MetricsListen string `yaml:"metrics_listen"`
@@ -125,6 +130,9 @@ func (c *Config) ApplyDefaults() {
 	def(&c.DataDir, ".sealgate")
 	c.DataDir = c.abs(c.DataDir)
 	def(&c.LogLevel, "info")
+	if len(c.Roles) == 0 {
+		c.Roles = []string{"api", "mover"}
+	}
 	def(&c.LogFormat, "text")
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 30 * time.Second
@@ -197,6 +205,11 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("config: log_format %q: want text or json", c.LogFormat)
 	}
+	for _, r := range c.Roles {
+		if r != "api" && r != "mover" {
+			return fmt.Errorf("config: roles: %q is not a role (want api, mover)", r)
+		}
+	}
 	if c.Keys.RevocationBound < time.Second {
 		return fmt.Errorf("config: keys.revocation_bound %v: want at least 1s", c.Keys.RevocationBound)
 	}
@@ -204,4 +217,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: dev.account needs auth.signing_key_file to issue its token")
 	}
 	return nil
+}
+
+// HasRole reports whether this process plays role.
+func (c *Config) HasRole(role string) bool {
+	for _, r := range c.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
 }
