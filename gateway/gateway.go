@@ -43,6 +43,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// OnStaged, when set, is called after each upload is staged (it wakes
+	// an in-process mover).
+	OnStaged func()
 }
 
 // Gateway holds the shared state of the three services.

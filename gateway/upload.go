@@ -62,6 +62,9 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 		return st
 	}
 	g.record(ctx, audit.KindUpload, p.Account, plan.ref.Name(), h.KeyURIs(), nil)
+	if g.cfg.OnStaged != nil {
+		g.cfg.OnStaged()
+	}
 	g.log.InfoContext(ctx, "artifact staged", "artifact", plan.ref.Name(), "size", size,
 		"staging_region", plan.ref.Staging, "storage_region", plan.ref.Storage, "key_mode", h.Mode.String())
 	return stream.SendAndClose(artifactFromHeader(plan.ref, h, size, sealgatev1.Artifact_STATE_STAGED))

@@ -1,0 +1,154 @@
+package mover
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/store"
+)
+
+// serverSideCopier is a bucket that can copy to another bucket on the same
+// endpoint without the bytes passing through the mover (miniostore).
+type serverSideCopier interface {
+	CanCopyTo(dst store.Bucket) bool
+	CopyTo(ctx context.Context, srcKey string, dst store.Bucket, dstKey string) error
+}
+
+var errMismatch = errors.New("mover: storage copy differs from the staged object")
+
+// move carries one staged object to its storage region. Each step can be
+// repeated: a missing staged object means the move is done; an existing
+// storage copy that matches is kept; one that does not is overwritten.
+func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
+	start := time.Now()
+	src, err := m.cfg.Topology.Bucket(ref.Staging)
+	if err != nil {
+		return err
+	}
+	dst, err := m.cfg.Topology.Bucket(ref.Storage)
+	if err != nil {
+		return err // a region this topology lacks: leave it staged
+	}
+	defer func() {
+		switch {
+		case err == nil:
+			m.m.moves.WithLabelValues("ok").Inc()
+			m.recovered(ref.Storage)
+		case errors.Is(err, store.ErrUnavailable):
+			m.m.moves.WithLabelValues("unavailable").Inc()
+			m.failed(ref.Storage, err)
+		default:
+			m.m.moves.WithLabelValues("error").Inc()
+			m.log.WarnContext(ctx, "move failed", "artifact", ref.Name(), "err", err)
+		}
+	}()
+	m.hook(StepStart, ref)
+	info, err := src.Stat(ctx, ref.StagingKey())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // another mover finished it
+	}
+	if err != nil {
+		return err
+	}
+	srcSum, err := m.copyIfNeeded(ctx, src, dst, ref, info)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // the staged copy went away while we copied: done elsewhere
+	}
+	if err != nil {
+		return err
+	}
+	m.hook(StepCopied, ref)
+	dstSum, err := digest(ctx, dst, ref.StoredKey())
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(srcSum, dstSum) {
+		return fmt.Errorf("%w: %s", errMismatch, ref.Name())
+	}
+	m.hook(StepVerified, ref)
+	if err := src.Delete(ctx, ref.StagingKey()); err != nil {
+		return err
+	}
+	m.hook(StepDeleted, ref)
+	m.m.bytes.Add(float64(info.Size))
+	m.log.DebugContext(ctx, "artifact moved", "artifact", ref.Name(), "from", ref.Staging, "to", ref.Storage,
+		"bytes", info.Size, "took", time.Since(start))
+	return nil
+}
+
+// copyIfNeeded makes the storage copy match the staged object and returns
+// the staged object's SHA-256.
+func (m *Mover) copyIfNeeded(ctx context.Context, src, dst store.Bucket, ref layout.Ref, info store.ObjectInfo) ([]byte, error) {
+	if di, err := dst.Stat(ctx, ref.StoredKey()); err == nil && di.Size == info.Size {
+		srcSum, err := digest(ctx, src, ref.StagingKey())
+		if err != nil {
+			return nil, err
+		}
+		if dstSum, err := digest(ctx, dst, ref.StoredKey()); err == nil && bytes.Equal(srcSum, dstSum) {
+			return srcSum, nil // copied by an earlier pass that did not finish
+		}
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if c, ok := src.(serverSideCopier); ok && c.CanCopyTo(dst) {
+		srcSum, err := digest(ctx, src, ref.StagingKey())
+		if err != nil {
+			return nil, err
+		}
+		m.hook(StepMidCopy, ref)
+		return srcSum, c.CopyTo(ctx, ref.StagingKey(), dst, ref.StoredKey())
+	}
+	rc, err := src.Get(ctx, ref.StagingKey(), 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	r := &hookReader{r: io.TeeReader(rc, h), at: info.Size / 2, fire: func() { m.hook(StepMidCopy, ref) }}
+	if err := dst.Put(ctx, ref.StoredKey(), r, info.Size); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}
+
+// digest returns the SHA-256 of an object.
+func digest(ctx context.Context, b store.Bucket, key string) ([]byte, error) {
+	rc, err := b.Get(ctx, key, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}
+
+// hookReader calls fire once, after at bytes have been read.
+type hookReader struct {
+	r     io.Reader
+	n, at int64
+	fire  func()
+	fired bool
+}
+
+func (h *hookReader) Read(p []byte) (int, error) {
+	if !h.fired && h.n+int64(len(p)) > h.at && h.at > 0 {
+		p = p[:max(h.at-h.n, 1)]
+	}
+	n, err := h.r.Read(p)
+	h.n += int64(n)
+	if !h.fired && h.n >= h.at && h.at > 0 {
+		h.fired = true
+		h.fire()
+	}
+	return n, err
+}
+

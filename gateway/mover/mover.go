@@ -1,0 +1,229 @@
+// Package mover carries staged ciphertext from the staging area of the SIP
+// zone's region to the artifact's storage region. The staging prefix of each
+// region's bucket is the queue: the mover lists it, copies each object to its
+// storage region (server-side when both sit on one endpoint, streamed
+// otherwise; it never decrypts), verifies the copy against its own SHA-256 of
+// the source, and only then deletes the staged copy. Every step is idempotent,
+// so a crash at any instant leaves a state the next pass finishes, and several
+// movers may run at once.
+package mover
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/gateway/policy"
+	"github.com/sealgate/sealgate/store"
+)
+
+// Steps of a move, named for hooks and logs.
+const (
+	StepStart    = "start"    // the staged object was found
+	StepMidCopy  = "mid-copy" // half of a streamed copy has been sent
+	StepCopied   = "copied"   // the storage copy is written, not yet verified
+	StepVerified = "verified" // the storage copy matches the staged one
+	StepDeleted  = "deleted"  // the staged copy is gone: the move is done
+)
+
+// Config configures a Mover.
+type Config struct {
+	Topology *policy.Topology
+	Logger   *slog.Logger
+	// Registerer receives the mover's metrics; nil: not registered.
+	Registerer prometheus.Registerer
+	// Interval between passes when there is nothing to do; default 1s.
+	Interval time.Duration
+	// Batch is how many staged objects one list call returns; default 100.
+	Batch int
+	// Workers is how many moves run at once; default 4.
+	Workers int
+	// Hook, when set, is called at every step of every move (fault
+	// injection for crash tests).
+	Hook func(step string, ref layout.Ref)
+}
+
+// Mover moves staged objects to their storage regions.
+type Mover struct {
+	cfg  Config
+	log  *slog.Logger
+	m    metrics
+	wake chan struct{}
+
+	mu      sync.Mutex
+	backoff map[string]backoff // by region
+}
+
+type backoff struct {
+	until time.Time
+	delay time.Duration
+}
+
+// New returns a Mover.
+func New(cfg Config) *Mover {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 100
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Mover{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer), wake: make(chan struct{}, 1), backoff: map[string]backoff{}}
+}
+
+// Notify wakes the mover for a new staged object; it never blocks.
+func (m *Mover) Notify() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run makes passes until ctx ends. A pass that moved something is followed
+// at once by another; otherwise the mover sleeps for the interval or until
+// Notify.
+func (m *Mover) Run(ctx context.Context) error {
+	for {
+		moved, err := m.Pass(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			m.log.WarnContext(ctx, "mover pass incomplete", "err", err)
+		}
+		if moved > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.wake:
+		case <-time.After(m.cfg.Interval):
+		}
+	}
+}
+
+// Pass lists every region's staging area once and moves what it finds. It
+// returns how many objects it moved and the first error (the other moves go
+// on). Regions that are down are skipped until their backoff ends.
+func (m *Mover) Pass(ctx context.Context) (int, error) {
+	var (
+		moved    int
+		firstErr error
+		mu       sync.Mutex
+		oldest   time.Time
+		staged   int
+	)
+	note := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err == nil {
+			moved++
+		} else if firstErr == nil {
+			firstErr = err
+		}
+	}
+	jobs := make(chan layout.Ref)
+	var wg sync.WaitGroup
+	for i := 0; i < m.cfg.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ref := range jobs {
+				note(m.move(ctx, ref))
+			}
+		}()
+	}
+	for _, region := range m.cfg.Topology.Regions() {
+		if !m.ready(region) {
+			continue
+		}
+		b, err := m.cfg.Topology.Bucket(region)
+		if err != nil {
+			continue
+		}
+		after := ""
+		for {
+			objs, err := b.List(ctx, layout.StagingPrefix, after, m.cfg.Batch)
+			if err != nil {
+				m.failed(region, err)
+				note(err)
+				break
+			}
+			for _, o := range objs {
+				after = o.Key
+				ref, ok := layout.ParseStagingKey(o.Key)
+				if !ok || ref.Staging != region {
+					continue // not ours to move: never touch unknown keys
+				}
+				staged++
+				if t, ok := layout.IDTime(ref.ID); ok && (oldest.IsZero() || t.Before(oldest)) {
+					oldest = t
+				}
+				if !m.ready(ref.Storage) {
+					continue
+				}
+				select {
+				case jobs <- ref:
+				case <-ctx.Done():
+				}
+			}
+			if len(objs) < m.cfg.Batch || ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	m.m.staged.Set(float64(staged))
+	if oldest.IsZero() {
+		m.m.lag.Set(0)
+	} else {
+		m.m.lag.Set(time.Since(oldest).Seconds())
+	}
+	return moved, firstErr
+}
+
+// ready reports whether region is out of backoff.
+func (m *Mover) ready(region string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return time.Now().After(m.backoff[region].until)
+}
+
+// failed puts region in backoff when err says its store is unavailable.
+func (m *Mover) failed(region string, err error) {
+	if !errors.Is(err, store.ErrUnavailable) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b := m.backoff[region]
+	b.delay = min(max(2*b.delay, time.Second), time.Minute)
+	b.until = time.Now().Add(b.delay)
+	m.backoff[region] = b
+	m.log.Warn("region unavailable: backing off", "region", region, "retry_in", b.delay)
+}
+
+// recovered clears region's backoff.
+func (m *Mover) recovered(region string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.backoff, region)
+}
+
+func (m *Mover) hook(step string, ref layout.Ref) {
+	if m.cfg.Hook != nil {
+		m.cfg.Hook(step, ref)
+	}
+}
