@@ -13,17 +13,22 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/sealgate/sealgate/gateway"
 	"github.com/sealgate/sealgate/gateway/config"
+	"github.com/sealgate/sealgate/gateway/layout"
 )
 
-const usage = `usage: sealgate serve [--config FILE] [--listen ADDR] [--data-dir DIR]
+const usage = `usage: sealgate serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--roles api,mover]
+       sealgate mover [--config FILE] [--data-dir DIR]
 
 Commands:
-  serve    run the gRPC gateway (embedded defaults when --config is not given)
+  serve    run the gRPC gateway and the mover (embedded defaults when --config is not given)
+  mover    run only the mover, which carries staged ciphertext to storage regions
 `
 
 func main() {
@@ -32,8 +37,8 @@ func main() {
 		os.Exit(2)
 	}
 	switch os.Args[1] {
-	case "serve":
-		if err := serve(os.Args[2:], os.Stdout, os.Stderr); err != nil {
+	case "serve", "mover":
+		if err := serve(os.Args[1], os.Args[2:], os.Stdout, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, "sealgate:", err)
 			os.Exit(1)
 		}
@@ -43,12 +48,13 @@ func main() {
 	}
 }
 
-func serve(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+func serve(cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "YAML config file (default: embedded defaults)")
 	listen := fs.String("listen", "", "gRPC listen address (default 127.0.0.1:7443)")
 	dataDir := fs.String("data-dir", "", "data directory (default .sealgate)")
+	roles := fs.String("roles", "", "comma-separated roles: api, mover (default: both)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,6 +74,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if *dataDir != "" {
 		cfg.DataDir = *dataDir
 	}
+	if *roles != "" {
+		cfg.Roles = strings.Split(*roles, ",")
+	}
+	if cmd == "mover" {
+		cfg.Roles = []string{"mover"}
+		cfg.Dev.Account = ""
+	}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -82,17 +95,44 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	defer rt.Close()
 
+	if maddr, err := rt.ServeMetrics(ctx); err != nil {
+		return err
+	} else if maddr != "" {
+		log.Info("metrics listening", "addr", "http://"+maddr+"/metrics")
+	}
+	moverDone := make(chan struct{})
+	if rt.Mover != nil {
+		if at := os.Getenv("SEALGATE_MOVER_PAUSE_AT"); at != "" {
+			rt.Mover.SetHook(pauseHook(at, stdout))
+		}
+		go func() { defer close(moverDone); rt.Mover.Run(ctx) }()
+		log.Info("mover running")
+	} else {
+		close(moverDone)
+	}
+	if cfg.HasRole("api") {
+		if err := serveAPI(ctx, cfg, rt, stdout); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(stdout, "sealgate mover is ready")
+		<-ctx.Done()
+	}
+	<-moverDone
+	log.Info("stopped")
+	return nil
+}
+
+// serveAPI serves the gRPC API until ctx ends, then drains in-flight calls
+// for the grace period and cancels what is left.
+func serveAPI(ctx context.Context, cfg *config.Config, rt *config.Runtime, stdout io.Writer) error {
+	log := rt.Logger
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
 	srv := gateway.NewServer(rt.Gateway, rt.Verifier, log)
 	addr := lis.Addr().String()
-	if maddr, err := rt.ServeMetrics(ctx); err != nil {
-		return err
-	} else if maddr != "" {
-		log.Info("metrics listening", "addr", "http://"+maddr+"/metrics")
-	}
 	log.Info("sealgate listening", "addr", addr, "data_dir", cfg.DataDir, "regions", rt.Topology.Regions())
 	if cfg.Dev.Account != "" {
 		if _, err := rt.EnsureDevAccount(ctx); err != nil {
@@ -101,8 +141,9 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "sealgate is ready on %s (account %q). Try:\n"+
 			"  grpcurl -plaintext -H \"authorization: Bearer $(cat %s)\" -d '{\"parent\":\"accounts/%s\"}' %s sealgate.v1.ArtifactService/ListArtifacts\n",
 			addr, cfg.Dev.Account, cfg.Dev.TokenFile, cfg.Dev.Account, addr)
+	} else {
+		fmt.Fprintf(stdout, "sealgate is ready on %s\n", addr)
 	}
-
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
 	select {
@@ -124,6 +165,20 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := <-errc; err != nil && !errors.Is(err, net.ErrClosed) {
 		return err
 	}
-	log.Info("stopped")
 	return nil
+}
+
+// pauseHook returns a mover hook for crash tests: at the step named by at it
+// prints "mover paused at STEP NAME" and blocks forever, so that a test can
+// kill the process there. Never set SEALGATE_MOVER_PAUSE_AT in production.
+func pauseHook(at string, stdout io.Writer) func(string, layout.Ref) error {
+	var mu sync.Mutex
+	return func(step string, ref layout.Ref) error {
+		if step != at {
+			return nil
+		}
+		mu.Lock() // one report; the other workers block too
+		fmt.Fprintf(stdout, "mover paused at %s %s\n", step, ref.Name())
+		select {}
+	}
 }

@@ -48,7 +48,9 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 			m.log.WarnContext(ctx, "move failed", "artifact", ref.Name(), "err", err)
 		}
 	}()
-	m.hook(StepStart, ref)
+	if err := m.hook(StepStart, ref); err != nil {
+		return err
+	}
 	info, err := src.Stat(ctx, ref.StagingKey())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // another mover finished it
@@ -63,7 +65,9 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 	if err != nil {
 		return err
 	}
-	m.hook(StepCopied, ref)
+	if err := m.hook(StepCopied, ref); err != nil {
+		return err
+	}
 	dstSum, err := digest(ctx, dst, ref.StoredKey())
 	if err != nil {
 		return err
@@ -71,11 +75,15 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 	if !bytes.Equal(srcSum, dstSum) {
 		return fmt.Errorf("%w: %s", errMismatch, ref.Name())
 	}
-	m.hook(StepVerified, ref)
+	if err := m.hook(StepVerified, ref); err != nil {
+		return err
+	}
 	if err := src.Delete(ctx, ref.StagingKey()); err != nil {
 		return err
 	}
-	m.hook(StepDeleted, ref)
+	if err := m.hook(StepDeleted, ref); err != nil {
+		return err
+	}
 	m.m.bytes.Add(float64(info.Size))
 	m.log.DebugContext(ctx, "artifact moved", "artifact", ref.Name(), "from", ref.Staging, "to", ref.Storage,
 		"bytes", info.Size, "took", time.Since(start))
@@ -101,7 +109,9 @@ func (m *Mover) copyIfNeeded(ctx context.Context, src, dst store.Bucket, ref lay
 		if err != nil {
 			return nil, err
 		}
-		m.hook(StepMidCopy, ref)
+		if err := m.hook(StepMidCopy, ref); err != nil {
+			return nil, err
+		}
 		return srcSum, c.CopyTo(ctx, ref.StagingKey(), dst, ref.StoredKey())
 	}
 	rc, err := src.Get(ctx, ref.StagingKey(), 0, -1)
@@ -110,7 +120,7 @@ func (m *Mover) copyIfNeeded(ctx context.Context, src, dst store.Bucket, ref lay
 	}
 	defer rc.Close()
 	h := sha256.New()
-	r := &hookReader{r: io.TeeReader(rc, h), at: info.Size / 2, fire: func() { m.hook(StepMidCopy, ref) }}
+	r := &hookReader{r: io.TeeReader(rc, h), at: info.Size / 2, fire: func() error { return m.hook(StepMidCopy, ref) }}
 	if err := dst.Put(ctx, ref.StoredKey(), r, info.Size); err != nil {
 		return nil, err
 	}
@@ -131,11 +141,12 @@ func digest(ctx context.Context, b store.Bucket, key string) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// hookReader calls fire once, after at bytes have been read.
+// hookReader calls fire once, after at bytes have been read; an error from
+// fire fails the read, so the copy stops there.
 type hookReader struct {
 	r     io.Reader
 	n, at int64
-	fire  func()
+	fire  func() error
 	fired bool
 }
 
@@ -147,7 +158,9 @@ func (h *hookReader) Read(p []byte) (int, error) {
 	h.n += int64(n)
 	if !h.fired && h.n >= h.at && h.at > 0 {
 		h.fired = true
-		h.fire()
+		if ferr := h.fire(); ferr != nil {
+			return n, ferr
+		}
 	}
 	return n, err
 }

@@ -44,8 +44,9 @@ type Config struct {
 	// Workers is how many moves run at once; default 4.
 	Workers int
 	// Hook, when set, is called at every step of every move (fault
-	// injection for crash tests).
-	Hook func(step string, ref layout.Ref)
+	// injection for crash tests). A non-nil error aborts the move there,
+	// leaving what a crash at that instant would leave.
+	Hook func(step string, ref layout.Ref) error
 }
 
 // Mover moves staged objects to their storage regions.
@@ -222,8 +223,12 @@ func (m *Mover) recovered(region string) {
 	delete(m.backoff, region)
 }
 
-func (m *Mover) hook(step string, ref layout.Ref) {
+func (m *Mover) hook(step string, ref layout.Ref) error {
 	if m.cfg.Hook != nil {
-		m.cfg.Hook(step, ref)
+		return m.cfg.Hook(step, ref)
 	}
+	return nil
 }
+
+// SetHook sets the step hook; call it before Run.
+func (m *Mover) SetHook(h func(step string, ref layout.Ref) error) { m.cfg.Hook = h }

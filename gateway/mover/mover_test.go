@@ -1,0 +1,235 @@
+package mover_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/gateway/mover"
+	"github.com/sealgate/sealgate/gateway/policy"
+	"github.com/sealgate/sealgate/store"
+	"github.com/sealgate/sealgate/store/filestore"
+)
+
+// regions builds a topology of file stores for us, de and jp.
+func regions(t *testing.T) (*policy.Topology, map[string]store.Bucket) {
+	t.Helper()
+	buckets := map[string]store.Bucket{}
+	for _, r := range []string{"us", "de", "jp"} {
+		b, err := filestore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		buckets[r] = b
+	}
+	topo, err := policy.NewTopology(buckets, map[string]string{"us-west": "us", "de-fra": "de", "jp-tyo": "jp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo, buckets
+}
+
+// stage puts a fake object in staging and returns its ref and bytes.
+func stage(t *testing.T, buckets map[string]store.Bucket, staging, storage string, n int) (layout.Ref, []byte) {
+	t.Helper()
+	id, err := layout.NewArtifactID(time.Now(), staging, storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := layout.Ref{Account: "acme", ID: id, Staging: staging, Storage: storage}
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(rand.Uint32())
+	}
+	if err := buckets[staging].Put(context.Background(), ref.StagingKey(), bytes.NewReader(data), int64(n)); err != nil {
+		t.Fatal(err)
+	}
+	return ref, data
+}
+
+func get(b store.Bucket, key string) ([]byte, error) {
+	rc, err := b.Get(context.Background(), key, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// assertMoved checks exactly one copy, in the storage region, byte-exact.
+func assertMoved(t *testing.T, buckets map[string]store.Bucket, ref layout.Ref, data []byte) {
+	t.Helper()
+	got, err := get(buckets[ref.Storage], ref.StoredKey())
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("%s in %s: %d bytes, %v; want the %d staged bytes", ref.Name(), ref.Storage, len(got), err, len(data))
+	}
+	for region, b := range buckets {
+		if _, err := b.Stat(context.Background(), ref.StagingKey()); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s still staged in %s (err %v)", ref.Name(), region, err)
+		}
+		if region != ref.Storage {
+			if _, err := b.Stat(context.Background(), ref.StoredKey()); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s has a copy in %s too", ref.Name(), region)
+			}
+		}
+	}
+}
+
+func TestPassMovesEverythingToItsRegion(t *testing.T) {
+	topo, buckets := regions(t)
+	m := mover.New(mover.Config{Topology: topo, Batch: 3})
+	type item struct {
+		ref  layout.Ref
+		data []byte
+	}
+	var items []item
+	for i, pair := range [][2]string{{"us", "de"}, {"de", "de"}, {"jp", "us"}, {"us", "us"}, {"de", "jp"}, {"jp", "jp"}, {"us", "jp"}} {
+		ref, data := stage(t, buckets, pair[0], pair[1], 1000+i*70000)
+		items = append(items, item{ref, data})
+	}
+	moved, err := m.Pass(context.Background())
+	if err != nil || moved != len(items) {
+		t.Fatalf("Pass = %d, %v; want %d moved", moved, err, len(items))
+	}
+	for _, it := range items {
+		assertMoved(t, buckets, it.ref, it.data)
+	}
+	if moved, err := m.Pass(context.Background()); moved != 0 || err != nil {
+		t.Fatalf("second Pass = %d, %v; want nothing left", moved, err)
+	}
+}
+
+func TestAbortAtEveryStepThenResume(t *testing.T) {
+	for _, step := range []string{mover.StepStart, mover.StepMidCopy, mover.StepCopied, mover.StepVerified, mover.StepDeleted} {
+		t.Run(step, func(t *testing.T) {
+			topo, buckets := regions(t)
+			ref, data := stage(t, buckets, "us", "de", 300000)
+			crash := errors.New("crash")
+			m := mover.New(mover.Config{Topology: topo, Hook: func(s string, _ layout.Ref) error {
+				if s == step {
+					return crash
+				}
+				return nil
+			}})
+			m.Pass(context.Background())
+			// After the "crash", a fresh mover finishes the job.
+			if _, err := mover.New(mover.Config{Topology: topo}).Pass(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			assertMoved(t, buckets, ref, data)
+		})
+	}
+}
+
+func TestStaleStorageCopyIsReplaced(t *testing.T) {
+	topo, buckets := regions(t)
+	ref, data := stage(t, buckets, "us", "de", 5000)
+	// A copy of the same size but other bytes (say, an older header).
+	bad := bytes.Clone(data)
+	bad[100] ^= 1
+	buckets["de"].Put(context.Background(), ref.StoredKey(), bytes.NewReader(bad), int64(len(bad)))
+	if _, err := mover.New(mover.Config{Topology: topo}).Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertMoved(t, buckets, ref, data)
+}
+
+func TestTwoMoversAtOnce(t *testing.T) {
+	topo, buckets := regions(t)
+	want := map[layout.Ref][]byte{}
+	for i := 0; i < 40; i++ {
+		ref, data := stage(t, buckets, []string{"us", "de", "jp"}[i%3], []string{"de", "jp", "us"}[i%3], 20000+i)
+		want[ref] = data
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := mover.New(mover.Config{Topology: topo, Batch: 7, Workers: 3})
+			for j := 0; j < 3; j++ {
+				m.Pass(context.Background())
+			}
+		}()
+	}
+	wg.Wait()
+	for ref, data := range want {
+		assertMoved(t, buckets, ref, data)
+	}
+}
+
+// flaky fails every call with ErrUnavailable while down is set.
+type flaky struct {
+	store.Bucket
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+func (f *flaky) err() error {
+	f.calls.Add(1)
+	if f.down.Load() {
+		return fmt.Errorf("%w: connection refused", store.ErrUnavailable)
+	}
+	return nil
+}
+
+func (f *flaky) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.Bucket.Put(ctx, key, r, size)
+}
+
+func (f *flaky) Stat(ctx context.Context, key string) (store.ObjectInfo, error) {
+	if err := f.err(); err != nil {
+		return store.ObjectInfo{}, err
+	}
+	return f.Bucket.Stat(ctx, key)
+}
+
+func (f *flaky) List(ctx context.Context, prefix, after string, limit int) ([]store.ObjectInfo, error) {
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return f.Bucket.List(ctx, prefix, after, limit)
+}
+
+func TestRegionDownBacksOffAndRecovers(t *testing.T) {
+	_, raw := regions(t)
+	de := &flaky{Bucket: raw["de"]}
+	buckets := map[string]store.Bucket{"us": raw["us"], "de": de, "jp": raw["jp"]}
+	topo, err := policy.NewTopology(buckets, map[string]string{"us-west": "us"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, data := stage(t, buckets, "us", "de", 4000)
+	other, otherData := stage(t, buckets, "us", "jp", 4000)
+	de.down.Store(true)
+	m := mover.New(mover.Config{Topology: topo})
+	if _, err := m.Pass(context.Background()); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Pass with de down: %v, want ErrUnavailable", err)
+	}
+	assertMoved(t, raw, other, otherData) // other regions are not held up
+	if _, err := buckets["us"].Stat(context.Background(), ref.StagingKey()); err != nil {
+		t.Fatalf("staged copy lost while its region was down: %v", err)
+	}
+	calls := de.calls.Load()
+	m.Pass(context.Background())
+	if de.calls.Load() != calls {
+		t.Fatalf("mover called the region during its backoff")
+	}
+	de.down.Store(false)
+	time.Sleep(1100 * time.Millisecond) // the first backoff is one second
+	if moved, err := m.Pass(context.Background()); moved != 1 || err != nil {
+		t.Fatalf("Pass after recovery = %d, %v; want the held artifact moved", moved, err)
+	}
+	assertMoved(t, raw, ref, data)
+}
