@@ -19,8 +19,8 @@ import (
 
 	"github.com/sealgate/sealgate/gateway"
 	"github.com/sealgate/sealgate/gateway/audit"
-	"github.com/sealgate/sealgate/gateway/mover"
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/mover"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
 	"github.com/sealgate/sealgate/keys/local"

@@ -164,4 +164,3 @@ func (h *hookReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
