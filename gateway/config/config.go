@@ -75,6 +75,9 @@ type Keys struct {
 	// RevocationBound is the longest a revoked customer key may still serve;
 	// default 30s.
 	RevocationBound time.Duration `yaml:"revocation_bound"`
+	// VaultScheme is "http" or "https" for Vault hosts other than
+	// VAULT_ADDR's; default https.
+	VaultScheme string `yaml:"vault_scheme"`
 }
 
 // Store is one storage location.
