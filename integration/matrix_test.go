@@ -1,0 +1,119 @@
+package integration
+
+import (
+	"testing"
+
+	"github.com/sealgate/sealgate/integration/servers"
+	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+)
+
+const (
+	customer = sealgatev1.KeyMode_KEY_MODE_CUSTOMER
+	both     = sealgatev1.KeyMode_KEY_MODE_CUSTOMER_AND_PROVIDER
+)
+
+// TestAWSKMSRevocationMatrix runs the revocation cases of AWS KMS against
+// local-kms: disable, scheduled deletion, each half of
+// CUSTOMER_AND_PROVIDER, and the KMS process killed.
+func TestAWSKMSRevocationMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts local-kms")
+	}
+	kms := servers.StartLocalKMS(t)
+	kms.Setenv(t)
+
+	t.Run("DisableKey", func(t *testing.T) {
+		arn := kms.CreateKey(t)
+		k := startKeyed(t, "", customer, "aws-kms://"+arn)
+		kms.DisableKey(t, arn)
+		k.waitRevoked(t, "KMS DisableKey", true)
+		kms.EnableKey(t, arn)
+		k.mustReadExact(t, "KMS EnableKey")
+	})
+	t.Run("ScheduleKeyDeletion", func(t *testing.T) {
+		arn := kms.CreateKey(t)
+		k := startKeyed(t, "", customer, "aws-kms://"+arn)
+		kms.ScheduleKeyDeletion(t, arn)
+		k.waitRevoked(t, "KMS ScheduleKeyDeletion", true)
+		kms.CancelKeyDeletion(t, arn)
+		kms.EnableKey(t, arn)
+		k.mustReadExact(t, "KMS CancelKeyDeletion")
+	})
+	t.Run("CustomerAndProvider", func(t *testing.T) {
+		custARN, provARN := kms.CreateKey(t), kms.CreateKey(t)
+		k := startKeyed(t, "aws-kms://"+provARN, both, "aws-kms://"+custARN)
+		for _, half := range []struct{ name, arn string }{{"customer half", custARN}, {"provider half", provARN}} {
+			kms.DisableKey(t, half.arn)
+			k.waitRevoked(t, "CUSTOMER_AND_PROVIDER, "+half.name+" disabled", true)
+			kms.EnableKey(t, half.arn)
+			k.mustReadExact(t, "CUSTOMER_AND_PROVIDER, "+half.name+" enabled")
+		}
+	})
+	t.Run("KMSKilled", func(t *testing.T) {
+		arn := kms.CreateKey(t)
+		k := startKeyed(t, "", customer, "aws-kms://"+arn)
+		kms.Stop()
+		k.waitUnavailable(t, "local-kms killed")
+		kms.Restart(t)
+		k.mustReadExact(t, "local-kms restarted")
+	})
+}
+
+// TestVaultRevocationMatrix runs the Vault cases: policy revoked, token
+// revoked, key deleted, min_decryption_version raised, and Vault stopped.
+func TestVaultRevocationMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Vault")
+	}
+	v := servers.StartVault(t)
+	t.Setenv("VAULT_ADDR", v.Addr)
+	// Each case runs its own gateway with a token that may use only its key.
+	keyed := func(t *testing.T, name string) (*keyEnv, string) {
+		uri := v.CreateKey(t, name)
+		policy, token := v.GrantTransit(t, name)
+		t.Setenv("VAULT_TOKEN", token)
+		return startKeyed(t, "", customer, uri), policy + "\x00" + token
+	}
+	split := func(s string) (string, string) {
+		for i := range s {
+			if s[i] == 0 {
+				return s[:i], s[i+1:]
+			}
+		}
+		return s, ""
+	}
+	t.Run("PolicyRevoked", func(t *testing.T) {
+		k, pt := keyed(t, "policy")
+		policy, _ := split(pt)
+		v.EmptyPolicy(t, policy)
+		k.waitRevoked(t, "Vault policy revoked", true)
+		v.PutPolicy(t, policy, "policy")
+		k.mustReadExact(t, "Vault policy restored")
+	})
+	t.Run("TokenRevoked", func(t *testing.T) {
+		k, pt := keyed(t, "token")
+		_, token := split(pt)
+		v.RevokeToken(t, token)
+		k.waitRevoked(t, "Vault token revoked", true)
+		// A revoked token cannot come back; a new token needs a new config.
+	})
+	t.Run("KeyDeleted", func(t *testing.T) {
+		k, _ := keyed(t, "deleted")
+		v.DeleteKey(t, "deleted")
+		k.waitRevoked(t, "Vault key deleted", true)
+	})
+	t.Run("MinDecryptionVersionRaised", func(t *testing.T) {
+		k, _ := keyed(t, "mindec")
+		v.RotateAndRaiseMinDecryption(t, "mindec")
+		// Encrypting under the new version stays allowed: only reads of
+		// older wrapped keys end.
+		k.waitRevoked(t, "Vault min_decryption_version raised", false)
+		v.SetMinDecryption(t, "mindec", 1)
+		k.mustReadExact(t, "Vault min_decryption_version lowered")
+	})
+	t.Run("VaultStopped", func(t *testing.T) {
+		k, _ := keyed(t, "stopped")
+		v.Stop()
+		k.waitUnavailable(t, "Vault stopped")
+	})
+}
