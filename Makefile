@@ -22,10 +22,12 @@ run:
 tools:
 	scripts/tools.sh
 
-## test: lint, generated-code check, unit and integration tests (starts what it needs).
+## test: lint, generated-code check, unit and integration tests (starts what it needs:
+## MinIO, local-kms and Vault run as local processes, built once into .tools/bin).
 test: lint proto-check
-	scripts/tools.sh grpcurl
+	scripts/tools.sh grpcurl local-kms minio vault
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -count=1 -run '^$$' -bench 'KMSCallsPer10kUploads' -benchtime 1x ./integration/
 
 unit:
 	$(GO) test -short -count=1 ./...
