@@ -8,14 +8,18 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/sealgate/sealgate/keys"
+	"github.com/sealgate/sealgate/keys/awskms"
 	"github.com/sealgate/sealgate/keys/local"
+	"github.com/sealgate/sealgate/keys/vaulttransit"
 )
 
 // runDecrypt implements `sealctl decrypt`: the offline procedure of
 // docs/format.md. It reads a stored object file, unwraps its data key with
-// local keysets, verifies the key commitment and writes the verified
+// local keysets, AWS KMS (the SDK's default chain) or Vault (VAULT_ADDR,
+// VAULT_TOKEN), verifies the key commitment and writes the verified
 // plaintext, with no gateway running.
 func runDecrypt(ctx context.Context, a *app, args []string) error {
 	const cmd = "decrypt"
@@ -57,7 +61,9 @@ func runDecrypt(ctx context.Context, a *app, args []string) error {
 	}
 	kr := keys.NewKeyring()
 	kr.Register(local.Scheme, local.Opener{Dir: *keyDir})
-	plain, err := h.Open(ctx, r, kr)
+	kr.Register(awskms.Scheme, &awskms.Opener{})
+	kr.Register(vaulttransit.Scheme, &vaulttransit.Opener{})
+	plain, err := h.Open(ctx, r, keys.NewKeyCache(kr, time.Minute))
 	if err != nil {
 		return err
 	}

@@ -232,6 +232,20 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("settings set out of range: exit %d, stderr %q; want 1 and RETENTION_OUT_OF_RANGE", code, errOut)
 	}
 
+	// Offline: find the object file (staged or moved) and decrypt it.
+	var object string
+	filepath.Walk(filepath.Join(dataDir, "regions"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && strings.HasSuffix(name, "/"+fi.Name()) {
+			object = p
+		}
+		return nil
+	})
+	plainOut := filepath.Join(work, "offline.raw")
+	r.mustRun("decrypt", "--key-dir", filepath.Join(dataDir, "keys"), "--expect", name, "-o", plainOut, object)
+	if b, _ := os.ReadFile(plainOut); !bytes.Equal(b, content) {
+		t.Errorf("offline decrypt of %s is not byte-exact", object)
+	}
+
 	if out := r.mustRun("keys", "check", "--addr", addr); !strings.Contains(out, "local://provider\tOK") {
 		t.Errorf("keys check = %q, want local://provider OK", out)
 	}
