@@ -79,14 +79,24 @@ type proc struct {
 	done    chan error
 }
 
-var readyRE = regexp.MustCompile(`sealgate is ready on (\S+) `)
+var readyRE = regexp.MustCompile(`sealgate is ready on (\S+)`)
 
 // startProc runs argv (a sealgate serve command line, or make run) and waits
 // until it prints its ready line.
 func startProc(t testing.TB, dir, dataDir string, argv ...string) *proc {
 	t.Helper()
+	p, m := startProcUntil(t, dir, dataDir, readyRE, nil, argv...)
+	p.Addr = m[1]
+	return p
+}
+
+// startProcUntil runs argv with extra environment env and waits until a
+// line of its stdout matches re; it returns the process and the match.
+func startProcUntil(t testing.TB, dir, dataDir string, re *regexp.Regexp, env []string, argv ...string) (*proc, []string) {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &proc{cmd: cmd, DataDir: dataDir, Stdout: &lockedBuffer{}, Stderr: &lockedBuffer{}, done: make(chan error, 1)}
 	pr, pw := io.Pipe()
@@ -97,24 +107,27 @@ func startProc(t testing.TB, dir, dataDir string, argv ...string) *proc {
 	}
 	go func() { p.done <- cmd.Wait(); pw.Close() }()
 	t.Cleanup(func() { p.kill() })
-	addr := make(chan string, 1)
+	match := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
+		sent := false
 		for sc.Scan() {
-			if m := readyRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+			if m := re.FindStringSubmatch(sc.Text()); m != nil && !sent {
+				match <- m
+				sent = true
 			}
 		}
 		io.Copy(io.Discard, pr)
 	}()
+	var m []string
 	select {
-	case p.Addr = <-addr:
+	case m = <-match:
 	case err := <-p.done:
 		t.Fatalf("%v exited before it was ready: %v\nstdout:\n%s\nstderr:\n%s", argv, err, p.Stdout, p.Stderr)
 	case <-time.After(3 * time.Minute):
 		t.Fatalf("%v not ready after 3 minutes\nstderr:\n%s", argv, p.Stderr)
 	}
-	return p
+	return p, m
 }
 
 // signal sends sig to the process group and waits up to timeout for the exit.

@@ -27,6 +27,7 @@ import (
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 	"github.com/sealgate/sealgate/store"
 	"github.com/sealgate/sealgate/store/filestore"
+	"github.com/sealgate/sealgate/store/miniostore"
 )
 
 // Runtime is a gateway assembled from a Config, with what it opened.
@@ -74,7 +75,7 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	}
 	buckets := map[string]store.Bucket{}
 	for region, s := range c.Regions {
-		b, err := rt.openStore(s)
+		b, err := rt.openStore(ctx, s)
 		if err != nil {
 			return nil, fmt.Errorf("config: region %s: %w", region, err)
 		}
@@ -84,7 +85,7 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	control, err := rt.openStore(c.Control)
+	control, err := rt.openStore(ctx, c.Control)
 	if err != nil {
 		return nil, fmt.Errorf("config: control store: %w", err)
 	}
@@ -117,7 +118,7 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	rt.Keys = keys.NewKeyCache(kr, c.Keys.RevocationBound, keys.WithObserver(gateway.KeyObserver(rt.Metrics, sink)))
 	var onStaged func()
 	if c.HasRole("mover") {
-		rt.Mover = mover.New(mover.Config{Topology: topo, Logger: log, Registerer: rt.Registry, Interval: c.MoverInterval})
+		rt.Mover = mover.New(mover.Config{Topology: topo, Logger: log, Registerer: rt.Registry, Interval: c.MoverInterval, Workers: c.MoverWorkers})
 		onStaged = rt.Mover.Notify
 	}
 	rt.Gateway, err = gateway.New(gateway.Config{
@@ -169,8 +170,24 @@ func (rt *Runtime) ServeMetrics(ctx context.Context) (string, error) {
 	return lis.Addr().String(), nil
 }
 
-func (rt *Runtime) openStore(s Store) (store.Bucket, error) {
-	b, err := filestore.Open(s.Path)
+func (rt *Runtime) openStore(ctx context.Context, s Store) (store.Bucket, error) {
+	if s.Endpoint == "" {
+		b, err := filestore.Open(s.Path)
+		if err != nil {
+			return nil, err
+		}
+		rt.closers = append(rt.closers, b)
+		return b, nil
+	}
+	access, secret := os.Getenv(s.AccessKeyEnv), os.Getenv(s.SecretKeyEnv)
+	if access == "" || secret == "" {
+		return nil, fmt.Errorf("config: store %s/%s: environment variables %s and %s must hold its credentials",
+			s.Endpoint, s.Bucket, s.AccessKeyEnv, s.SecretKeyEnv)
+	}
+	b, err := miniostore.Open(ctx, miniostore.Config{
+		Endpoint: s.Endpoint, Bucket: s.Bucket, AccessKey: access, SecretKey: secret,
+		Secure: s.Secure, Region: s.S3Region,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,8 @@ type Config struct {
 	Roles []string `yaml:"roles"`
 	// MoverInterval is the mover's idle poll interval; default 1s.
 	MoverInterval time.Duration `yaml:"mover_interval"`
+	// MoverWorkers is how many moves one mover runs at once; default 4.
+	MoverWorkers int `yaml:"mover_workers"`
 	// MetricsListen serves Prometheus metrics at /metrics on this address;
 	// empty disables it.
 	MetricsListen string `yaml:"metrics_listen"`
@@ -80,10 +82,36 @@ type Keys struct {
 	VaultScheme string `yaml:"vault_scheme"`
 }
 
-// Store is one storage location.
+// Store is one storage location: a local folder (Path), or a bucket on a
+// MinIO or other S3-compatible endpoint.
 type Store struct {
 	// Path is a local folder (the file store).
 	Path string `yaml:"path"`
+	// Endpoint is host:port of an S3-compatible server.
+	Endpoint string `yaml:"endpoint"`
+	// Bucket is created when missing.
+	Bucket string `yaml:"bucket"`
+	// AccessKeyEnv and SecretKeyEnv name the environment variables that hold
+	// the credentials (never the credentials themselves).
+	AccessKeyEnv string `yaml:"access_key_env"`
+	SecretKeyEnv string `yaml:"secret_key_env"`
+	// Secure uses TLS.
+	Secure bool `yaml:"secure"`
+	// S3Region is the bucket's S3 region name, when the server needs one.
+	S3Region string `yaml:"s3_region"`
+}
+
+// validate checks that s names exactly one kind of store.
+func (s Store) validate(where string) error {
+	switch {
+	case s.Path != "" && s.Endpoint != "":
+		return fmt.Errorf("config: %s: give either path or endpoint, not both", where)
+	case s.Endpoint != "" && (s.Bucket == "" || s.AccessKeyEnv == "" || s.SecretKeyEnv == ""):
+		return fmt.Errorf("config: %s: an endpoint needs bucket, access_key_env and secret_key_env", where)
+	case s.Path == "" && s.Endpoint == "":
+		return fmt.Errorf("config: %s: a path or an endpoint is required", where)
+	}
+	return nil
 }
 
 // Dev configures the development conveniences of the embedded defaults.
@@ -157,7 +185,9 @@ func (c *Config) ApplyDefaults() {
 	if len(c.SIPZones) == 0 {
 		c.SIPZones = policy.DefaultSIPZones()
 	}
-	def(&c.Control.Path, filepath.Join(c.DataDir, "control"))
+	if c.Control.Endpoint == "" {
+		def(&c.Control.Path, filepath.Join(c.DataDir, "control"))
+	}
 	def(&c.Dev.TokenFile, filepath.Join(c.DataDir, "dev-token"))
 	def(&c.Audit, filepath.Join(c.DataDir, "audit.jsonl"))
 	if c.Dev.TokenTTL == 0 {
@@ -167,7 +197,9 @@ func (c *Config) ApplyDefaults() {
 		s.Path = c.abs(s.Path)
 		c.Regions[r] = s
 	}
-	c.Control.Path = c.abs(c.Control.Path)
+	if c.Control.Endpoint == "" {
+		c.Control.Path = c.abs(c.Control.Path)
+	}
 	c.Keys.LocalDir = c.abs(c.Keys.LocalDir)
 	c.Auth.SigningKeyFile = c.abs(c.Auth.SigningKeyFile)
 	c.Auth.PublicKeyFile = c.abs(c.Auth.PublicKeyFile)
@@ -191,14 +223,17 @@ func (c *Config) Validate() error {
 		if !policy.IsRegion(r) {
 			return fmt.Errorf("config: regions: %q is not a region (want one of %v)", r, policy.Regions)
 		}
-		if s.Path == "" {
-			return fmt.Errorf("config: regions.%s: a path is required", r)
+		if err := s.validate("regions." + r); err != nil {
+			return err
 		}
 	}
 	for z, r := range c.SIPZones {
 		if _, ok := c.Regions[r]; !ok {
 			return fmt.Errorf("config: sip_zones.%s: region %q is not configured under regions", z, r)
 		}
+	}
+	if err := c.Control.validate("control"); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

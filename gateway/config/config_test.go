@@ -94,3 +94,27 @@ func TestBuildAndDevAccount(t *testing.T) {
 		t.Fatalf("token from the first start rejected after restart: %v", err)
 	}
 }
+
+func TestExampleConfigsLoad(t *testing.T) {
+	c, err := Load("../../docs/sealgate.minio-3-regions.example.yaml")
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if len(c.Regions) != 3 || c.Regions["de"].Endpoint != "127.0.0.1:9100" || c.SIPZones["jp-tyo"] != "jp" || c.Control.Bucket != "sealgate-control" {
+		t.Fatalf("example config parsed as %+v", c)
+	}
+}
+
+func TestStoreNeedsOneKind(t *testing.T) {
+	for body, want := range map[string]string{
+		"regions:\n  us: {path: a, endpoint: 'h:1'}\n":   "either path or endpoint",
+		"regions:\n  us: {endpoint: 'h:1', bucket: b}\n": "access_key_env",
+		"regions:\n  us: {bucket: b}\n":                  "a path or an endpoint",
+		"control: {endpoint: 'h:1', bucket: b}\n":        "access_key_env",
+	} {
+		_, err := Load(writeConfig(t, body))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config %q: got %v, want an error containing %q", body, err, want)
+		}
+	}
+}

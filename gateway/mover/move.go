@@ -78,6 +78,9 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 	if err := m.hook(StepVerified, ref); err != nil {
 		return err
 	}
+	if err := m.keepDir(ctx, src, ref); err != nil {
+		return err
+	}
 	if err := src.Delete(ctx, ref.StagingKey()); err != nil {
 		return err
 	}
@@ -163,4 +166,30 @@ func (h *hookReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// keepName is a zero-byte object kept in every account's staging folder. Some
+// stores (MinIO on a single drive) remove a folder when its last object is
+// deleted, and a PUT racing with that removal fails; with the marker in
+// place, the mover's deletes never empty a folder an upload may be writing
+// into. Neither the mover nor listings take it for an artifact.
+const keepName = ".keep"
+
+// keepDir makes sure the staging folder of ref's account holds the marker,
+// once per account and region for the life of the mover.
+func (m *Mover) keepDir(ctx context.Context, b store.Bucket, ref layout.Ref) error {
+	k := ref.Staging + "/" + ref.Account
+	if _, ok := m.kept.Load(k); ok {
+		return nil
+	}
+	key := layout.StagingPrefix + ref.Account + "/" + keepName
+	if _, err := b.Stat(ctx, key); errors.Is(err, store.ErrNotFound) {
+		if err := b.Put(ctx, key, bytes.NewReader(nil), 0); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	m.kept.Store(k, true)
+	return nil
 }

@@ -58,6 +58,7 @@ type Mover struct {
 
 	mu      sync.Mutex
 	backoff map[string]backoff // by region
+	kept    sync.Map           // "region/account" whose staging folder has its marker
 }
 
 type backoff struct {
