@@ -14,6 +14,8 @@ import (
 
 	"github.com/sealgate/sealgate/gateway/config"
 	"github.com/sealgate/sealgate/gateway/gatewaytest"
+	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/gateway/mover"
 	"github.com/sealgate/sealgate/keys"
 	"github.com/sealgate/sealgate/keys/local"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -261,5 +263,42 @@ func drain(t *testing.T, env *gatewaytest.Env, ctx context.Context, resume strin
 			t.Fatalf("rewrap: %v", err)
 		}
 		last = msg
+	}
+}
+
+func TestRewrapMidMoveCoversBothCopies(t *testing.T) {
+	env, kms := startWithKMS(t)
+	ctx := env.Ctx(t, "demo")
+	if _, err := update(env, t, "demo", &sealgatev1.AccountSettings{StorageRegion: "de"}, "storage_region"); err != nil {
+		t.Fatal(err)
+	}
+	if err := setKeyPolicy(t, env, sealgatev1.KeyMode_KEY_MODE_CUSTOMER, "test://old"); err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(300<<10, 5)
+	a := mustUpload(t, env, ctx, callHeader("us-west"), data)
+	// The mover stops after copying: a staged and a stored copy exist.
+	m := env.Runtime.Mover
+	m.SetHook(func(step string, _ layout.Ref) error {
+		if step == mover.StepCopied {
+			return fmt.Errorf("crash after copy")
+		}
+		return nil
+	})
+	m.Pass(context.Background())
+	m.SetHook(nil)
+	if err := setKeyPolicy(t, env, sealgatev1.KeyMode_KEY_MODE_CUSTOMER, "test://new"); err != nil {
+		t.Fatal(err)
+	}
+	if last := drain(t, env, ctx, ""); last.GetArtifactsDone() != 1 {
+		t.Fatalf("rewrap: %v, want the artifact re-wrapped", last)
+	}
+	if _, err := m.Pass(context.Background()); err != nil { // finish the move
+		t.Fatal(err)
+	}
+	kms.set("old", revoked)
+	time.Sleep(testBound + 100*time.Millisecond)
+	if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
+		t.Fatal("read after the move and old key disabled is not byte-exact")
 	}
 }

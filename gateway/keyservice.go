@@ -15,6 +15,7 @@ import (
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+	"github.com/sealgate/sealgate/store"
 )
 
 // CheckKeyAccess probes every key the account's policy needs with a live
@@ -162,7 +163,7 @@ func (s *keyService) RewrapArtifacts(req *sealgatev1.RewrapArtifactsRequest, str
 			return g.toStatus(ctx, "rewrap", err)
 		}
 		for _, e := range batch {
-			changed, err := g.rewrapOne(ctx, e, mode, uris, wrappers)
+			changed, err := g.rewrapEverywhere(ctx, e, mode, uris, wrappers)
 			switch {
 			case errors.Is(err, keys.ErrIntegrity) || errors.Is(err, keys.ErrFormat):
 				prog.ArtifactsFailed++
@@ -193,6 +194,32 @@ func (s *keyService) RewrapArtifacts(req *sealgatev1.RewrapArtifactsRequest, str
 	g.log.InfoContext(ctx, "artifacts re-wrapped", "account", account, "done", prog.ArtifactsDone,
 		"skipped", prog.ArtifactsSkipped, "failed", prog.ArtifactsFailed, "mode", mode.String())
 	return stream.Send(prog)
+}
+
+// rewrapEverywhere re-wraps every copy of an artifact: mid-move it has a
+// staged and a stored copy, and the mover must not carry an old-key staged
+// copy over a re-wrapped stored one.
+func (g *Gateway) rewrapEverywhere(ctx context.Context, e listEntry, mode keys.Mode, uris []string, wrappers []keys.ShareWrapper) (bool, error) {
+	changed := false
+	for _, loc := range g.locations(e.ref) {
+		info, err := loc.bucket.Stat(ctx, loc.key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return changed, err
+		}
+		loc.size = info.Size
+		c, err := g.rewrapOne(ctx, listEntry{id: e.id, ref: e.ref, loc: loc}, mode, uris, wrappers)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // moved on meanwhile
+		}
+		if err != nil {
+			return changed, err
+		}
+		changed = changed || c
+	}
+	return changed, nil
 }
 
 // rewrapOne rewrites one object's key section when it is not already under
