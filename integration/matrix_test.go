@@ -1,7 +1,12 @@
 package integration
 
 import (
+	"bytes"
+	"io"
 	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/sealgate/sealgate/integration/servers"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -47,6 +52,51 @@ func TestAWSKMSRevocationMatrix(t *testing.T) {
 			k.waitRevoked(t, "CUSTOMER_AND_PROVIDER, "+half.name+" disabled", true)
 			kms.EnableKey(t, half.arn)
 			k.mustReadExact(t, "CUSTOMER_AND_PROVIDER, "+half.name+" enabled")
+		}
+	})
+	t.Run("RewrapToAnotherKey", func(t *testing.T) {
+		oldARN, newARN := kms.CreateKey(t), kms.CreateKey(t)
+		k := startKeyed(t, "", customer, "aws-kms://"+oldARN)
+		names := []string{k.name}
+		for i := 0; i < 9; i++ {
+			a, err := k.Upload(k.ctx, &sealgatev1.UploadHeader{Type: sealgatev1.ArtifactType_ARTIFACT_TYPE_CALL_RECORDING, SipZone: "us-west"},
+				bytes.NewReader(k.data), 256<<10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, a.GetName())
+		}
+		if _, err := k.Accounts.UpdateAccountSettings(k.ctx, &sealgatev1.UpdateAccountSettingsRequest{
+			Settings:   &sealgatev1.AccountSettings{Name: "accounts/demo/settings", KeyPolicy: &sealgatev1.KeyPolicy{Mode: customer, CustomerKeyUri: "aws-kms://" + newARN}},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"key_policy"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		stream, err := k.Keys.RewrapArtifacts(k.ctx, &sealgatev1.RewrapArtifactsRequest{Account: "accounts/demo"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last *sealgatev1.RewrapArtifactsResponse
+		for {
+			msg, err := stream.Recv()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("rewrap: %v", err)
+			}
+			last = msg
+		}
+		if last.GetArtifactsDone() != 10 {
+			t.Fatalf("rewrap: %v, want 10 artifacts re-wrapped", last)
+		}
+		kms.DisableKey(t, oldARN)
+		time.Sleep(bound + 200*time.Millisecond)
+		for _, name := range names {
+			k.name = name
+			if err := k.read(); err != nil {
+				t.Fatalf("%s after rewrap with the old key disabled: %v", name, err)
+			}
 		}
 	})
 	t.Run("KMSKilled", func(t *testing.T) {
