@@ -138,3 +138,12 @@ func errorReasonOf(err error) string {
 	}
 	return st.Code().String()
 }
+
+// isStatus reports whether err is a gRPC status with code c.
+func isStatus(err error, c codes.Code) bool {
+	if err == nil {
+		return false
+	}
+	st, ok := status.FromError(err)
+	return ok && st.Code() == c
+}

@@ -39,6 +39,9 @@ func (s *keyService) CheckKeyAccess(ctx context.Context, req *sealgatev1.CheckKe
 	resp := &sealgatev1.CheckKeyAccessResponse{}
 	for _, uri := range uris {
 		err := g.probeKey(ctx, account, uri)
+		if ctx.Err() != nil {
+			return nil, g.toStatus(ctx, "check keys", ctx.Err())
+		}
 		ka := &sealgatev1.KeyAccess{KeyUri: uri, State: sealgatev1.KeyAccess_STATE_OK}
 		switch {
 		case err == nil:
@@ -241,14 +244,35 @@ func (g *Gateway) rewrapOne(ctx context.Context, e listEntry, mode keys.Mode, ur
 	if err != nil {
 		return false, err
 	}
-	bodyLen := e.loc.size - int64(h.Len())
-	// Close the source as soon as it is drained: a store may not commit the
-	// new version of a key while a reader of the old one is open.
-	src := io.MultiReader(bytes.NewReader(hb), &closeAtEOF{r: io.LimitReader(body, bodyLen), c: c})
-	if err := e.loc.bucket.Put(ctx, e.loc.key, src, int64(len(hb))+bodyLen); err != nil {
+	// The body is copied to its end, whatever size a Stat said earlier (a
+	// concurrent rewrite may have changed the header's length), and the Put
+	// fails unless the copied body is a whole sealed body for this header.
+	// The source is closed as soon as it is drained: a store may not commit
+	// the new version of a key while a reader of the old one is open.
+	checked := &bodyCheck{r: &closeAtEOF{r: body, c: c}, h: h}
+	if err := e.loc.bucket.Put(ctx, e.loc.key, io.MultiReader(bytes.NewReader(hb), checked), -1); err != nil {
 		return false, err
 	}
 	return true, nil
+}
+
+// bodyCheck counts a body as it is copied and, at its end, fails instead of
+// reporting EOF when the length is not one a sealed body can have.
+type bodyCheck struct {
+	r io.Reader
+	h *keys.Header
+	n int64
+}
+
+func (b *bodyCheck) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if err == io.EOF {
+		if _, perr := b.h.PlaintextSize(b.n); perr != nil {
+			return n, perr
+		}
+	}
+	return n, err
 }
 
 // countArtifacts counts the account's artifacts by listing alone.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 	"github.com/sealgate/sealgate/store"
 )
@@ -85,7 +86,16 @@ func (s *artifactService) ListArtifacts(ctx context.Context, req *sealgatev1.Lis
 			scanned++
 			a, err := describeAt(ctx, e.ref, e.loc)
 			if errors.Is(err, store.ErrNotFound) {
-				continue // moved between list and read; it is listed from its new place later
+				a, err = g.describe(ctx, e.ref) // moved between list and read
+			}
+			if isStatus(err, codes.NotFound) {
+				continue // deleted meanwhile
+			}
+			if errors.Is(err, keys.ErrIntegrity) || errors.Is(err, keys.ErrFormat) {
+				// One damaged object must not stop the listing: reads of it
+				// answer DATA_LOSS; the listing goes on past it.
+				g.log.ErrorContext(ctx, "unreadable object header in listing", "artifact", e.ref.Name(), "err", err)
+				continue
 			}
 			if err != nil {
 				return nil, g.toStatus(ctx, "list", err)
@@ -97,7 +107,7 @@ func (s *artifactService) ListArtifacts(ctx context.Context, req *sealgatev1.Lis
 				}
 			}
 		}
-		if exhausted && cursor == lastID(batch) {
+		if exhausted && (len(batch) == 0 || cursor == lastID(batch)) {
 			return resp, nil
 		}
 	}

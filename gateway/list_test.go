@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -100,5 +102,41 @@ func TestListPagesAcrossRegionsInOrder(t *testing.T) {
 	resp, err := env.Artifacts.ListArtifacts(env.Ctx(t, "acme"), &sealgatev1.ListArtifactsRequest{Parent: "accounts/acme"})
 	if err != nil || len(resp.GetArtifacts()) != 0 {
 		t.Errorf("list of an empty account: got %d artifacts, %v; want none", len(resp.GetArtifacts()), err)
+	}
+}
+
+func TestListEndsOnExactPagesAndEmptyRanges(t *testing.T) {
+	env := gatewaytest.Start(t, nil)
+	ctx, cancel := context.WithTimeout(env.Ctx(t, "demo"), 10*time.Second)
+	defer cancel()
+	for i := 0; i < 3; i++ {
+		mustUpload(t, env, ctx, callHeader("us-west"), []byte{byte(i)})
+	}
+	resp, err := env.Artifacts.ListArtifacts(ctx, &sealgatev1.ListArtifactsRequest{Parent: "accounts/demo", PageSize: 3})
+	if err != nil || len(resp.GetArtifacts()) != 3 {
+		t.Fatalf("first page: %v, %v", resp, err)
+	}
+	if resp.GetNextPageToken() != "" {
+		next, err := env.Artifacts.ListArtifacts(ctx, &sealgatev1.ListArtifactsRequest{Parent: "accounts/demo", PageSize: 3, PageToken: resp.GetNextPageToken()})
+		if err != nil || len(next.GetArtifacts()) != 0 || next.GetNextPageToken() != "" {
+			t.Fatalf("page after the last: %v, %v; want empty and final", next, err)
+		}
+	}
+	future := timestamppb.New(time.Now().Add(24 * time.Hour))
+	empty, err := env.Artifacts.ListArtifacts(ctx, &sealgatev1.ListArtifactsRequest{Parent: "accounts/demo", CreateTimeStart: future})
+	if err != nil || len(empty.GetArtifacts()) != 0 || empty.GetNextPageToken() != "" {
+		t.Fatalf("list from tomorrow: %v, %v; want empty and final", empty, err)
+	}
+}
+
+func TestListSkipsADamagedObject(t *testing.T) {
+	env := gatewaytest.Start(t, nil)
+	ctx := env.Ctx(t, "demo")
+	a := mustUpload(t, env, ctx, callHeader("us-west"), []byte("one"))
+	b := mustUpload(t, env, ctx, callHeader("us-west"), []byte("two"))
+	os.WriteFile(objectPath(env.DataDir, a), []byte("not a sealgate object"), 0o600)
+	resp, err := env.Artifacts.ListArtifacts(ctx, &sealgatev1.ListArtifactsRequest{Parent: "accounts/demo"})
+	if err != nil || len(resp.GetArtifacts()) != 1 || resp.GetArtifacts()[0].GetName() != b.GetName() {
+		t.Fatalf("list with one damaged object: %v, %v; want the intact one", resp, err)
 	}
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,9 +50,15 @@ func (g *Gateway) locations(ref layout.Ref) []location {
 // the location. At most two lookups, no catalog. length limits how much of
 // the object is fetched (-1: all of it).
 func (g *Gateway) openObject(ctx context.Context, ref layout.Ref, length int64) (*keys.Header, io.Reader, io.Closer, location, error) {
+	var firstErr error
 	for _, loc := range g.locations(ref) {
 		info, err := loc.bucket.Stat(ctx, loc.key)
 		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if errors.Is(err, store.ErrUnavailable) {
+			// A staging region that is down must not hide a moved artifact.
+			firstErr = cmp.Or(firstErr, err)
 			continue
 		}
 		if err != nil {
@@ -63,6 +70,9 @@ func (g *Gateway) openObject(ctx context.Context, ref layout.Ref, length int64) 
 			continue // moved on between Stat and Get: the next location has it
 		}
 		return h, body, c, loc, err
+	}
+	if firstErr != nil {
+		return nil, nil, nil, location{}, firstErr
 	}
 	return nil, nil, nil, location{}, artifactNotFound(ref.Name())
 }
@@ -150,9 +160,14 @@ func (s *artifactService) GetArtifact(ctx context.Context, req *sealgatev1.GetAr
 
 // describe locates ref and reads just its header.
 func (g *Gateway) describe(ctx context.Context, ref layout.Ref) (*sealgatev1.Artifact, error) {
+	var firstErr error
 	for _, loc := range g.locations(ref) {
 		info, err := loc.bucket.Stat(ctx, loc.key)
 		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if errors.Is(err, store.ErrUnavailable) {
+			firstErr = cmp.Or(firstErr, err)
 			continue
 		}
 		if err != nil {
@@ -164,6 +179,9 @@ func (g *Gateway) describe(ctx context.Context, ref layout.Ref) (*sealgatev1.Art
 			continue
 		}
 		return a, err
+	}
+	if firstErr != nil {
+		return nil, firstErr
 	}
 	return nil, artifactNotFound(ref.Name())
 }

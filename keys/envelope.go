@@ -260,11 +260,15 @@ func (h *Header) Open(ctx context.Context, body io.Reader, o SlotOpener) (io.Rea
 	if err != nil {
 		return nil, err
 	}
-	r, err := c.NewDecryptingReader(body, h.bound)
+	src := &sourceReader{r: body}
+	r, err := c.NewDecryptingReader(src, h.bound)
 	if err != nil {
+		if src.err != nil {
+			return nil, src.err
+		}
 		return nil, fmt.Errorf("%w: body header", ErrIntegrity)
 	}
-	return integrityReader{r}, nil
+	return integrityReader{r: r, src: src}, nil
 }
 
 // unwrapDataKey unwraps and combines the shares and verifies the commitment.
@@ -278,6 +282,7 @@ func (h *Header) unwrapDataKey(ctx context.Context, o SlotOpener) ([]byte, error
 		}
 		if len(share) != dataKeyLen {
 			clear(share)
+			clear(dek)
 			return nil, fmt.Errorf("%w: data key share of %d bytes", ErrIntegrity, len(share))
 		}
 		subtle.XORBytes(dek, dek, share)
@@ -285,6 +290,7 @@ func (h *Header) unwrapDataKey(ctx context.Context, o SlotOpener) ([]byte, error
 	}
 	want, err := commitment(dek, h.bound)
 	if err != nil {
+		clear(dek)
 		return nil, err
 	}
 	if !hmac.Equal(want[:], h.commitment[:]) {
@@ -338,13 +344,36 @@ func split(dek []byte, n int) ([][]byte, error) {
 	return shares, nil
 }
 
-// integrityReader turns every body failure into ErrIntegrity, so callers and
-// clients learn nothing about which check failed.
-type integrityReader struct{ r io.Reader }
+// sourceReader remembers the error of the stream under the body, so that a
+// storage failure is not mistaken for tampering.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		s.err = err
+	}
+	return n, err
+}
+
+// integrityReader turns every authentication failure of the body into
+// ErrIntegrity, so callers and clients learn nothing about which check
+// failed; an error of the underlying stream (storage unavailable, request
+// cancelled) is returned as itself.
+type integrityReader struct {
+	r   io.Reader
+	src *sourceReader
+}
 
 func (ir integrityReader) Read(p []byte) (int, error) {
 	n, err := ir.r.Read(p)
 	if err != nil && !errors.Is(err, io.EOF) {
+		if ir.src.err != nil {
+			return n, ir.src.err
+		}
 		return n, fmt.Errorf("%w: body", ErrIntegrity)
 	}
 	return n, err

@@ -142,7 +142,7 @@ func (c *KeyCache) current(ctx context.Context, account, uri string) (*intermedi
 	if ik := c.fresh(c.sealing, k); ik != nil {
 		return ik, nil
 	}
-	v, err, _ := c.group.Do("seal\x00"+k, func() (any, error) {
+	v, err := c.do(ctx, "seal\x00"+k, func(ctx context.Context) (any, error) {
 		if ik := c.fresh(c.sealing, k); ik != nil {
 			return ik, nil
 		}
@@ -187,7 +187,7 @@ func (c *KeyCache) opened(ctx context.Context, account string, s Slot) (*interme
 	if ik := c.fresh(c.opening, k); ik != nil && bytes.Equal(ik.wrapped, s.WrappedIK) {
 		return ik, nil
 	}
-	v, err, _ := c.group.Do("open\x00"+k+"\x00"+string(s.WrappedIK), func() (any, error) {
+	v, err := c.do(ctx, "open\x00"+k+"\x00"+string(s.WrappedIK), func(ctx context.Context) (any, error) {
 		if ik := c.fresh(c.opening, k); ik != nil && bytes.Equal(ik.wrapped, s.WrappedIK) {
 			return ik, nil
 		}
@@ -214,6 +214,28 @@ func (c *KeyCache) opened(ctx context.Context, account string, s Slot) (*interme
 		return nil, err
 	}
 	return v.(*intermediate), nil
+}
+
+// kekCallTimeout bounds one shared KEK call, which runs detached from the
+// request that started it.
+const kekCallTimeout = 30 * time.Second
+
+// do runs fn once for all concurrent callers of key. fn runs with a context
+// detached from any one caller (so one client's cancellation does not fail
+// the others) and bounded by kekCallTimeout; each caller still returns as
+// soon as its own context ends.
+func (c *KeyCache) do(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+	ch := c.group.DoChan(key, func() (any, error) {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), kekCallTimeout)
+		defer cancel()
+		return fn(dctx)
+	})
+	select {
+	case r := <-ch:
+		return r.Val, r.Err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (c *KeyCache) wrapper(ctx context.Context, uri string) (Wrapper, error) {
@@ -262,6 +284,14 @@ func (c *KeyCache) store(m map[string]*intermediate, k string, ik *intermediate)
 			if now.Sub(e.verified) >= c.bound {
 				delete(m, key)
 			}
+		}
+		// Still full of fresh keys (a bulk read): drop arbitrary ones; they
+		// cost one KEK call each if needed again.
+		for key := range m {
+			if len(m) < maxCachedKeys {
+				break
+			}
+			delete(m, key)
 		}
 	}
 	m[k] = ik

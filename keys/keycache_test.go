@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -226,5 +227,77 @@ func TestKeyCacheChecksWrappedKeyWhenHot(t *testing.T) {
 	}
 	if got, err := openVia(c, obj); err != nil || string(got) != "hot" {
 		t.Fatalf("intact object after the tampered one: %q, %v", got, err)
+	}
+}
+
+// slowKEK delays every call until release is closed.
+type slowKEK struct {
+	keys.Wrapper
+	release chan struct{}
+}
+
+func (s *slowKEK) Wrap(ctx context.Context, pt []byte, ec keys.EncryptionContext) ([]byte, error) {
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.Wrapper.Wrap(ctx, pt, ec)
+}
+
+func TestKeyCacheCallerCancellationIsPrivate(t *testing.T) {
+	w, _ := local.Open(t.TempDir(), "slow")
+	kek := &slowKEK{Wrapper: w, release: make(chan struct{})}
+	kr := keys.NewKeyring()
+	kr.Add(kek)
+	c := keys.NewKeyCache(kr, time.Minute)
+	ec := keystest.Context("acme", "a")
+	first, cancelFirst := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	go func() { _, err := c.For(w.KeyURI()).WrapShare(first, make([]byte, 32), ec); errs <- err }()
+	time.Sleep(50 * time.Millisecond)
+	go func() { _, err := c.For(w.KeyURI()).WrapShare(context.Background(), make([]byte, 32), ec); errs <- err }()
+	time.Sleep(50 * time.Millisecond)
+	cancelFirst()
+	if err := <-errs; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller: got %v, want context.Canceled at once", err)
+	}
+	close(kek.release)
+	if err := <-errs; err != nil {
+		t.Fatalf("second caller after the first cancelled: %v, want success", err)
+	}
+}
+
+// failingReader returns data, then a storage error.
+type failingReader struct {
+	data []byte
+	err  error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+func TestStorageErrorIsNotIntegrity(t *testing.T) {
+	f := newFixture(t)
+	obj := f.seal(t, keystest.Context("a", "b"), pattern(3*seg))
+	h, err := keys.ReadHeader(bytes.NewReader(obj))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unavailable := errors.New("connection reset by peer")
+	body := &failingReader{data: obj[h.Len() : h.Len()+seg+100], err: unavailable}
+	pr, err := h.Open(context.Background(), body, f.kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(io.Discard, pr)
+	if !errors.Is(err, unavailable) || errors.Is(err, keys.ErrIntegrity) {
+		t.Fatalf("body stream failing mid-read: got %v, want the stream's own error, not ErrIntegrity", err)
 	}
 }

@@ -42,7 +42,12 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 			m.recovered(ref.Storage)
 		case errors.Is(err, store.ErrUnavailable):
 			m.m.moves.WithLabelValues("unavailable").Inc()
-			m.failed(ref.Storage, err)
+			var re *regionError
+			if errors.As(err, &re) {
+				m.failed(re.region, err)
+			} else {
+				m.failed(ref.Storage, err)
+			}
 		default:
 			m.m.moves.WithLabelValues("error").Inc()
 			m.log.WarnContext(ctx, "move failed", "artifact", ref.Name(), "err", err)
@@ -56,7 +61,7 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 		return nil // another mover finished it
 	}
 	if err != nil {
-		return err
+		return inRegion(ref.Staging, err)
 	}
 	srcSum, err := m.copyIfNeeded(ctx, src, dst, ref, info)
 	if errors.Is(err, store.ErrNotFound) {
@@ -80,6 +85,14 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 	}
 	if err := m.keepDir(ctx, src, ref); err != nil {
 		return err
+	}
+	// The staged object must still be the one that was copied: a rewrap may
+	// have rewritten it meanwhile, and then the next pass copies it again.
+	if now, err := src.Stat(ctx, ref.StagingKey()); err != nil || now.Size != info.Size || !now.ModTime.Equal(info.ModTime) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return nil
 	}
 	if err := src.Delete(ctx, ref.StagingKey()); err != nil {
 		return err
@@ -192,4 +205,22 @@ func (m *Mover) keepDir(ctx context.Context, b store.Bucket, ref layout.Ref) err
 	}
 	m.kept.Store(k, true)
 	return nil
+}
+
+// regionError marks an error of the staging region's store, so the mover
+// backs off the region that failed.
+type regionError struct {
+	region string
+	err    error
+}
+
+func (e *regionError) Error() string { return e.err.Error() }
+func (e *regionError) Unwrap() error { return e.err }
+
+// inRegion tags err as coming from region's store.
+func inRegion(region string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &regionError{region: region, err: err}
 }

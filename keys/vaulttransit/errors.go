@@ -37,7 +37,9 @@ func classOf(err error) error {
 		case strings.Contains(msg, "encryption key not found"), strings.Contains(msg, "key not found"),
 			strings.Contains(msg, "disallowed by policy"), strings.Contains(msg, "key is disabled"):
 			return keys.ErrKeyRevoked // deleted key, min_decryption_version raised
-		case re.StatusCode == 400 || re.StatusCode == 404:
+		case re.StatusCode == 404:
+			return keys.ErrKeyRevoked // the transit mount or key is gone
+		case re.StatusCode == 400:
 			return keys.ErrIntegrity // message authentication failed, invalid ciphertext
 		}
 		return nil
