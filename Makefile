@@ -29,6 +29,13 @@ test: lint proto-check
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -count=1 -run '^$$' -bench 'KMSCallsPer10kUploads' -benchtime 1x ./integration/
 
+## bench: the performance harness (bench/perf_test.go): starts MinIO and local-kms,
+## prints one table of medians and ratios and rewrites docs/performance.md.
+## SEALGATE_BENCH_QUICK=1 make bench is a ~16x smaller smoke run.
+.PHONY: bench
+bench:
+	scripts/bench.sh
+
 unit:
 	$(GO) test -short -count=1 ./...
 
