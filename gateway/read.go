@@ -83,6 +83,9 @@ func openAt(ctx context.Context, ref layout.Ref, loc location, length int64) (*k
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if length < 0 {
+		rc = readAhead(rc) // whole objects: fetch while the caller decrypts
+	}
 	br := bufio.NewReaderSize(rc, 64<<10)
 	h, err := keys.ReadHeader(br)
 	if err == nil {

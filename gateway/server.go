@@ -26,6 +26,20 @@ const (
 	MaxSendMsgSize = 4<<20 + 1024
 )
 
+// Flow-control windows for streams of large artifacts: the 64 KiB defaults
+// make a sender wait for acknowledgements every few chunks. Clients that move
+// large artifacts should use the same sizes (ClientWindowOptions).
+const (
+	StreamWindow = 4 << 20
+	ConnWindow   = 16 << 20
+)
+
+// ClientWindowOptions returns the dial options that match the server's
+// flow-control windows.
+func ClientWindowOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithInitialWindowSize(StreamWindow), grpc.WithInitialConnWindowSize(ConnWindow)}
+}
+
 // Server is a gRPC server with sealgate's services, health and reflection.
 type Server struct {
 	*grpc.Server
@@ -49,6 +63,8 @@ func NewServer(g *Gateway, v *auth.Verifier, log *slog.Logger, opts ...grpc.Serv
 	all := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(MaxSendMsgSize),
+		grpc.InitialWindowSize(StreamWindow),
+		grpc.InitialConnWindowSize(ConnWindow),
 		grpc.ChainUnaryInterceptor(
 			logging.UnaryServerInterceptor(lg, logOpts...),
 			selector.UnaryServerInterceptor(grpcauth.UnaryServerInterceptor(v.AuthFunc), match),

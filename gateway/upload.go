@@ -169,11 +169,14 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, stream seal
 	if plan.declared >= 0 {
 		size = plan.sealer.Header().ObjectSize(plan.declared)
 	}
-	pr, pw := io.Pipe()
+	// A block pipe lets encryption run up to pipeDepth blocks ahead of the
+	// store's writes; memory per stream stays bounded.
+	bp := newBlockPipe(pipeDepth)
+	pr, pw := pipeReader{bp}, pipeWriter{bp}
 	putDone := make(chan error, 1)
 	go func() {
 		err := plan.bucket.Put(ctx, plan.ref.StagingKey(), pr, size)
-		pr.CloseWithError(errPutEnded)
+		pr.Close()
 		putDone <- err
 	}()
 	// abort ends the Put with cause and returns the Put's own error if it
@@ -228,7 +231,7 @@ var errPutEnded = errors.New("gateway: store write ended")
 // pipeCause maps a write error on the pipe to errPutEnded so abort reports the
 // store's error.
 func pipeCause(err error) error {
-	if errors.Is(err, io.ErrClosedPipe) || errors.Is(err, errPutEnded) {
+	if errors.Is(err, io.ErrClosedPipe) || errors.Is(err, errPutEnded) || errors.Is(err, errReaderClosed) {
 		return errPutEnded
 	}
 	return err

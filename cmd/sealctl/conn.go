@@ -55,6 +55,9 @@ func (g *globalFlags) connect(cmd string) (*client, error) {
 		grpc.WithTransportCredentials(transport),
 		grpc.WithPerRPCCredentials(bearer{token: token, secure: g.tls}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
+		// Large flow-control windows, as the gateway uses (gateway.StreamWindow).
+		grpc.WithInitialWindowSize(4<<20),
+		grpc.WithInitialConnWindowSize(16<<20),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", g.addr, err)

@@ -64,9 +64,9 @@ func Start(t testing.TB, mutate func(*config.Config)) *Env {
 	}
 	srv := gateway.NewServer(rt.Gateway, rt.Verifier, log)
 	go srv.Serve(lis)
-	conn, err := grpc.NewClient(lis.Addr().String(),
+	conn, err := grpc.NewClient(lis.Addr().String(), append(gateway.ClientWindowOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gateway.MaxSendMsgSize)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gateway.MaxSendMsgSize)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
