@@ -63,6 +63,7 @@ func NewServer(g *Gateway, v *auth.Verifier, log *slog.Logger, opts ...grpc.Serv
 	all := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(MaxSendMsgSize),
+		grpc.ForceServerCodecV2(newChunkCodec()),
 		grpc.InitialWindowSize(StreamWindow),
 		grpc.InitialConnWindowSize(ConnWindow),
 		grpc.ChainUnaryInterceptor(

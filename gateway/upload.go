@@ -209,7 +209,9 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, stream seal
 		if plan.declared >= 0 && n > plan.declared {
 			return 0, abort(sizeMismatch(plan.declared, n, "more"))
 		}
-		if _, err := enc.Write(chunk); err != nil {
+		_, err = enc.Write(chunk)
+		releaseChunk(chunk) // the sealer has copied it
+		if err != nil {
 			return 0, abort(pipeCause(err))
 		}
 	}
