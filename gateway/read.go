@@ -45,11 +45,13 @@ func (g *Gateway) locations(ref layout.Ref) []location {
 	return out
 }
 
-// openObject opens ref's object, parses its header and checks that the header
-// belongs to ref. It returns the header, a reader positioned at the body, and
-// the location. At most two lookups, no catalog. length limits how much of
-// the object is fetched (-1: all of it).
-func (g *Gateway) openObject(ctx context.Context, ref layout.Ref, length int64) (*keys.Header, io.Reader, io.Closer, location, error) {
+// eachLocation calls fn with ref's object location, staging first, then
+// storage: at most two lookups, no catalog. fn returning store.ErrNotFound
+// (the object moved on between Stat and Get) goes on to the next location.
+// A location whose store is unavailable is skipped too, so a staging region
+// that is down does not hide a moved artifact; its error is returned only
+// when no location has the object.
+func (g *Gateway) eachLocation(ctx context.Context, ref layout.Ref, fn func(location) error) error {
 	var firstErr error
 	for _, loc := range g.locations(ref) {
 		info, err := loc.bucket.Stat(ctx, loc.key)
@@ -57,24 +59,34 @@ func (g *Gateway) openObject(ctx context.Context, ref layout.Ref, length int64) 
 			continue
 		}
 		if errors.Is(err, store.ErrUnavailable) {
-			// A staging region that is down must not hide a moved artifact.
 			firstErr = cmp.Or(firstErr, err)
 			continue
 		}
 		if err != nil {
-			return nil, nil, nil, loc, err
+			return err
 		}
 		loc.size = info.Size
-		h, body, c, err := openAt(ctx, ref, loc, length)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // moved on between Stat and Get: the next location has it
+		if err := fn(loc); !errors.Is(err, store.ErrNotFound) {
+			return err
 		}
-		return h, body, c, loc, err
 	}
 	if firstErr != nil {
-		return nil, nil, nil, location{}, firstErr
+		return firstErr
 	}
-	return nil, nil, nil, location{}, artifactNotFound(ref.Name())
+	return artifactNotFound(ref.Name())
+}
+
+// openObject opens ref's object, parses its header and checks that the header
+// belongs to ref. It returns the header, a reader positioned at the body, and
+// the location. length limits how much of the object is fetched (-1: all).
+func (g *Gateway) openObject(ctx context.Context, ref layout.Ref, length int64) (h *keys.Header, body io.Reader, c io.Closer, at location, err error) {
+	err = g.eachLocation(ctx, ref, func(loc location) error {
+		var oerr error
+		h, body, c, oerr = openAt(ctx, ref, loc, length)
+		at = loc
+		return oerr
+	})
+	return h, body, c, at, err
 }
 
 // openAt opens the object at loc and parses and checks its header.
@@ -162,31 +174,13 @@ func (s *artifactService) GetArtifact(ctx context.Context, req *sealgatev1.GetAr
 }
 
 // describe locates ref and reads just its header.
-func (g *Gateway) describe(ctx context.Context, ref layout.Ref) (*sealgatev1.Artifact, error) {
-	var firstErr error
-	for _, loc := range g.locations(ref) {
-		info, err := loc.bucket.Stat(ctx, loc.key)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if errors.Is(err, store.ErrUnavailable) {
-			firstErr = cmp.Or(firstErr, err)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		loc.size = info.Size
-		a, err := describeAt(ctx, ref, loc)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		return a, err
-	}
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	return nil, artifactNotFound(ref.Name())
+func (g *Gateway) describe(ctx context.Context, ref layout.Ref) (a *sealgatev1.Artifact, err error) {
+	err = g.eachLocation(ctx, ref, func(loc location) error {
+		var derr error
+		a, derr = describeAt(ctx, ref, loc)
+		return derr
+	})
+	return a, err
 }
 
 // ReadArtifact streams an artifact's plaintext. The first message carries the

@@ -13,6 +13,8 @@ package auth
 import (
 	"context"
 	"slices"
+
+	"github.com/sealgate/sealgate/gateway/layout"
 )
 
 // The roles a token may carry. A token that names any other role is rejected.
@@ -45,22 +47,9 @@ func KnownRole(role string) bool {
 
 // ValidAccountID reports whether id is a well-formed account id: 1 to 63
 // characters, each a lowercase ASCII letter, a digit or '-', starting with a
-// letter.
-func ValidAccountID(id string) bool {
-	if len(id) == 0 || len(id) > 63 {
-		return false
-	}
-	if id[0] < 'a' || id[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(id); i++ {
-		c := id[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
+// letter. The rule lives in package layout, shared by every package that
+// names accounts.
+func ValidAccountID(id string) bool { return layout.ValidAccountID(id) }
 
 // Principal is an authenticated caller: who it is, which account it acts for
 // and which roles it holds.

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sealgate/sealgate/gateway/layout"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
 
@@ -121,18 +122,6 @@ func ParseSettingsName(name string) (account string, ok bool) {
 	return account, true
 }
 
-// ValidAccountID reports whether id is a well-formed account id: 1 to 63
-// characters, each a lowercase ASCII letter, a digit or '-', starting with a
-// letter. It is the same rule the gateway's auth package applies to tokens.
-func ValidAccountID(id string) bool {
-	if len(id) == 0 || len(id) > 63 || id[0] < 'a' || id[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(id); i++ {
-		c := id[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
-}
+// ValidAccountID reports whether id is a well-formed account id (the rule of
+// package layout, which the auth package applies to tokens too).
+func ValidAccountID(id string) bool { return layout.ValidAccountID(id) }
