@@ -3,9 +3,13 @@ package integration
 import (
 	"bytes"
 	"context"
+	"hash/crc32"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/sealgate/sealgate/gateway/config"
@@ -81,6 +85,7 @@ func TestResidencyMatrix(t *testing.T) {
 	}
 	drainStaging(t, env)
 	rs.assertPlacement(t, want)
+	checkStoredCRC(t, env, rs, want)
 	for name, body := range data {
 		var got bytes.Buffer
 		a, err := env.Read(env.Ctx(t, accountOf(name)), name, &got)
@@ -144,5 +149,33 @@ func TestStorageRegionOutage(t *testing.T) {
 	got.Reset()
 	if _, err := env.Read(ctx, a.GetName(), &got); err != nil || !bytes.Equal(got.Bytes(), body) {
 		t.Fatalf("read after the move: %v", err)
+	}
+}
+
+// checkStoredCRC checks that MinIO reports, through the store's Stat, the
+// full-object CRC-32C of each stored object's bytes: the mover verifies
+// copies with it instead of reading them back.
+func checkStoredCRC(t *testing.T, env *gatewaytest.Env, rs *regionSet, want map[string]string) {
+	t.Helper()
+	for name, region := range want {
+		parts := strings.Split(name, "/")
+		key := "artifacts/" + parts[1] + "/" + parts[3]
+		b, _ := env.Runtime.Topology.Bucket(region)
+		info, err := b.Stat(context.Background(), key)
+		if err != nil || !info.HasCRC32C {
+			t.Fatalf("%s: Stat %+v, %v; want a full-object CRC-32C", key, info, err)
+		}
+		obj, err := rs.minio[region].Client(t).GetObject(context.Background(), bucketOf(region), key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(obj)
+		obj.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := crc32.Checksum(raw, crc32.MakeTable(crc32.Castagnoli)); got != info.CRC32C {
+			t.Fatalf("%s: Stat CRC-32C %08x, bytes have %08x", key, info.CRC32C, got)
+		}
 	}
 }

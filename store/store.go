@@ -54,6 +54,11 @@ type ObjectInfo struct {
 	Size int64
 	// ModTime is the time the object was last written.
 	ModTime time.Time
+	// CRC32C is the CRC-32C (Castagnoli) of the whole object as the store
+	// computed and checked it when the object was written, when the store
+	// keeps one and Stat reports it; 0 with HasCRC32C false otherwise.
+	CRC32C    uint32
+	HasCRC32C bool
 }
 
 // Bucket is a flat namespace of objects addressed by key. Implementations are

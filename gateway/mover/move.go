@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 	"time"
 
@@ -73,12 +75,8 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 	if err := m.hook(StepCopied, ref); err != nil {
 		return err
 	}
-	dstSum, err := digest(ctx, dst, ref.StoredKey())
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(srcSum, dstSum) {
-		return fmt.Errorf("%w: %s", errMismatch, ref.Name())
+	if err := verifyCopy(ctx, dst, ref.StoredKey(), info.Size, srcSum); err != nil {
+		return fmt.Errorf("%w: %s: %v", errMismatch, ref.Name(), err)
 	}
 	if err := m.hook(StepVerified, ref); err != nil {
 		return err
@@ -107,54 +105,107 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 }
 
 // copyIfNeeded makes the storage copy match the staged object and returns
-// the staged object's SHA-256.
-func (m *Mover) copyIfNeeded(ctx context.Context, src, dst store.Bucket, ref layout.Ref, info store.ObjectInfo) ([]byte, error) {
+// the staged object's digests, computed by the mover from the bytes it read.
+func (m *Mover) copyIfNeeded(ctx context.Context, src, dst store.Bucket, ref layout.Ref, info store.ObjectInfo) (sums, error) {
 	if di, err := dst.Stat(ctx, ref.StoredKey()); err == nil && di.Size == info.Size {
 		srcSum, err := digest(ctx, src, ref.StagingKey())
 		if err != nil {
-			return nil, err
+			return sums{}, err
 		}
-		if dstSum, err := digest(ctx, dst, ref.StoredKey()); err == nil && bytes.Equal(srcSum, dstSum) {
+		if verifyCopy(ctx, dst, ref.StoredKey(), info.Size, srcSum) == nil {
 			return srcSum, nil // copied by an earlier pass that did not finish
 		}
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+		return sums{}, err
 	}
 	if c, ok := src.(serverSideCopier); ok && c.CanCopyTo(dst) {
 		srcSum, err := digest(ctx, src, ref.StagingKey())
 		if err != nil {
-			return nil, err
+			return sums{}, err
 		}
 		if err := m.hook(StepMidCopy, ref); err != nil {
-			return nil, err
+			return sums{}, err
 		}
 		return srcSum, c.CopyTo(ctx, ref.StagingKey(), dst, ref.StoredKey())
 	}
 	rc, err := src.Get(ctx, ref.StagingKey(), 0, -1)
 	if err != nil {
-		return nil, err
+		return sums{}, err
 	}
 	defer rc.Close()
-	h := sha256.New()
-	r := &hookReader{r: io.TeeReader(rc, h), at: info.Size / 2, fire: func() error { return m.hook(StepMidCopy, ref) }}
+	d := newDigester()
+	r := &hookReader{r: io.TeeReader(rc, d), at: info.Size / 2, fire: func() error { return m.hook(StepMidCopy, ref) }}
 	if err := dst.Put(ctx, ref.StoredKey(), r, info.Size); err != nil {
-		return nil, err
+		return sums{}, err
 	}
-	return h.Sum(nil), nil
+	return d.sums(), nil
 }
 
-// digest returns the SHA-256 of an object.
-func digest(ctx context.Context, b store.Bucket, key string) ([]byte, error) {
+// sums are the mover's own digests of an object: SHA-256, and CRC-32C to
+// compare with a store that checked the same CRC on write.
+type sums struct {
+	sha256 []byte
+	crc32c uint32
+}
+
+// digester computes both digests in one pass.
+type digester struct {
+	sha hash.Hash
+	crc hash.Hash32
+}
+
+func newDigester() *digester {
+	return &digester{sha: sha256.New(), crc: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
+}
+
+func (d *digester) Write(p []byte) (int, error) {
+	d.sha.Write(p)
+	d.crc.Write(p)
+	return len(p), nil
+}
+
+func (d *digester) sums() sums { return sums{sha256: d.sha.Sum(nil), crc32c: d.crc.Sum32()} }
+
+// verifyCopy checks the storage copy against the staged object's digests.
+// A store that keeps a full-object CRC-32C, which it checked against the
+// bytes it received, answers from its metadata; otherwise the copy is read
+// back and its SHA-256 compared.
+func verifyCopy(ctx context.Context, dst store.Bucket, key string, size int64, want sums) error {
+	info, err := dst.Stat(ctx, key)
+	if err != nil {
+		return err
+	}
+	if info.Size != size {
+		return fmt.Errorf("size %d, want %d", info.Size, size)
+	}
+	if info.HasCRC32C {
+		if info.CRC32C != want.crc32c {
+			return fmt.Errorf("CRC-32C %08x, want %08x", info.CRC32C, want.crc32c)
+		}
+		return nil
+	}
+	got, err := digest(ctx, dst, key)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got.sha256, want.sha256) {
+		return errors.New("SHA-256 differs")
+	}
+	return nil
+}
+
+// digest returns the digests of an object, read in full.
+func digest(ctx context.Context, b store.Bucket, key string) (sums, error) {
 	rc, err := b.Get(ctx, key, 0, -1)
 	if err != nil {
-		return nil, err
+		return sums{}, err
 	}
 	defer rc.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, rc); err != nil {
-		return nil, err
+	d := newDigester()
+	if _, err := io.Copy(d, rc); err != nil {
+		return sums{}, err
 	}
-	return h.Sum(nil), nil
+	return d.sums(), nil
 }
 
 // hookReader calls fire once, after at bytes have been read; an error from

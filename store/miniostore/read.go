@@ -2,6 +2,8 @@ package miniostore
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -111,11 +113,19 @@ func (b *Bucket) Stat(ctx context.Context, key string) (store.ObjectInfo, error)
 	if err := b.check(ctx, key); err != nil {
 		return store.ObjectInfo{}, err
 	}
-	info, err := b.client.StatObject(ctx, b.bucket, key, minio.StatObjectOptions{})
+	info, err := b.client.StatObject(ctx, b.bucket, key, minio.StatObjectOptions{Checksum: true})
 	if err != nil {
 		return store.ObjectInfo{}, opError(ctx, "stat", key, err)
 	}
-	return store.ObjectInfo{Key: key, Size: info.Size, ModTime: info.LastModified}, nil
+	out := store.ObjectInfo{Key: key, Size: info.Size, ModTime: info.LastModified}
+	// Puts send a full-object CRC32C that the server checks against the bytes
+	// it stores; report it so the mover can verify a copy without reading it
+	// back. A composite (per-part) checksum is not the object's CRC.
+	if raw, err := base64.StdEncoding.DecodeString(info.ChecksumCRC32C); err == nil && len(raw) == 4 &&
+		!strings.EqualFold(info.ChecksumMode, "COMPOSITE") {
+		out.CRC32C, out.HasCRC32C = binary.BigEndian.Uint32(raw), true
+	}
+	return out, nil
 }
 
 // Delete removes the object under key. Deleting a missing key is not an
