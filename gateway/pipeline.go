@@ -144,29 +144,34 @@ func (r pipeReader) Close() error {
 	return nil
 }
 
-// readAhead returns a reader of r's bytes that fetches up to depth blocks
-// ahead in a goroutine, so storage reads overlap with what the caller does
-// with the data. Close stops the goroutine and closes r.
+// readAhead returns a reader of r's bytes that fetches up to pipeDepth
+// blocks ahead in a goroutine, reading straight into pooled blocks, so
+// storage reads overlap with what the caller does with the data. Close stops
+// the goroutine and closes r.
 func readAhead(r io.ReadCloser) io.ReadCloser {
 	p := newBlockPipe(pipeDepth)
-	w := pipeWriter{p}
 	go func() {
-		buf := blockPool.Get().(*[]byte)
-		defer blockPool.Put(buf)
 		for {
-			n, err := r.Read((*buf)[:cap(*buf)])
+			blk := blockPool.Get().(*[]byte)
+			n, err := io.ReadFull(r, (*blk)[:cap(*blk)])
 			if n > 0 {
-				if _, werr := w.Write((*buf)[:n]); werr != nil {
-					w.CloseWithError(werr)
+				*blk = (*blk)[:n]
+				select {
+				case p.ch <- blk:
+				case <-p.done:
+					blockPool.Put(blk)
+					pipeWriter{p}.CloseWithError(errReaderClosed)
 					return
 				}
+			} else {
+				blockPool.Put(blk)
 			}
-			if err == io.EOF {
-				w.CloseWithError(nil)
+			switch {
+			case err == io.EOF || err == io.ErrUnexpectedEOF:
+				pipeWriter{p}.CloseWithError(nil)
 				return
-			}
-			if err != nil {
-				w.CloseWithError(err)
+			case err != nil:
+				pipeWriter{p}.CloseWithError(err)
 				return
 			}
 		}

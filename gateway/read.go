@@ -16,8 +16,9 @@ import (
 	"github.com/sealgate/sealgate/store"
 )
 
-// readChunkSize is the plaintext size of each ReadArtifact message.
-const readChunkSize = 256 << 10
+// readChunkSize is the plaintext size of each ReadArtifact message: four
+// segments, so per-message costs are paid once per MiB.
+const readChunkSize = 1 << 20
 
 // headerProbe is how much of an object GetArtifact and ListArtifacts fetch to
 // parse its header; larger headers are fetched whole.

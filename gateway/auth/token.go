@@ -115,6 +115,7 @@ type Verifier struct {
 	issuer string
 	leeway time.Duration
 	now    func() time.Time
+	cache  verifiedCache
 }
 
 // NewVerifier returns a Verifier that accepts tokens signed by the private
@@ -138,6 +139,20 @@ func (v *Verifier) Verify(token string) (*Principal, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return nil, fmt.Errorf("%w: malformed", ErrTokenInvalid)
 	}
+	if p, ok := v.cache.get(token, v.now()); ok {
+		return p, nil
+	}
+	p, exp, err := v.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	v.cache.put(token, p, exp)
+	return p, nil
+}
+
+// verify checks the signature and claims of token and returns the principal
+// and when it expires.
+func (v *Verifier) verify(token string) (*Principal, time.Time, error) {
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithExpirationRequired(),
@@ -151,13 +166,13 @@ func (v *Verifier) Verify(token string) (*Principal, error) {
 		return v.key, nil
 	})
 	if err != nil {
-		return nil, classify(err)
+		return nil, time.Time{}, classify(err)
 	}
 	p := Principal{Subject: c.Subject, Account: c.Account, Roles: c.Roles}
 	if err := checkPrincipal(p); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
+		return nil, time.Time{}, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
 	}
-	return &p, nil
+	return &p, c.ExpiresAt.Time, nil
 }
 
 // classify maps an error of the jwt package to one of this package's errors
