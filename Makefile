@@ -26,6 +26,7 @@ tools:
 ## MinIO, local-kms and Vault run as local processes, built once into .tools/bin).
 test: lint proto-check
 	scripts/tools.sh grpcurl local-kms minio vault
+	$(GO) test -race -short -count=1 ./gateway/... ./keys/... ./store/...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -count=1 -run '^$$' -bench 'KMSCallsPer10kUploads' -benchtime 1x ./integration/
 

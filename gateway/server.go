@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	grpcauth "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/keepalive"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
@@ -25,6 +27,9 @@ const (
 	MaxRecvMsgSize = 4<<20 + 1024
 	MaxSendMsgSize = 4<<20 + 1024
 )
+
+// MaxStreamsPerConn bounds the concurrent calls of one client connection.
+const MaxStreamsPerConn = 1024
 
 // Flow-control windows for streams of large artifacts: the 64 KiB defaults
 // make a sender wait for acknowledgements every few chunks. Clients that move
@@ -64,6 +69,11 @@ func NewServer(g *Gateway, v *auth.Verifier, log *slog.Logger, opts ...grpc.Serv
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(MaxSendMsgSize),
 		grpc.ForceServerCodecV2(newChunkCodec()),
+		// Dead peers are found by keepalive pings, which cancel their
+		// streams (an upload in flight then stores nothing), and one
+		// connection cannot hold an unbounded number of streams.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second}),
+		grpc.MaxConcurrentStreams(MaxStreamsPerConn),
 		grpc.InitialWindowSize(StreamWindow),
 		grpc.InitialConnWindowSize(ConnWindow),
 		grpc.ChainUnaryInterceptor(
