@@ -35,6 +35,7 @@ const (
 	ReasonIntegrity             = "INTEGRITY_CHECK_FAILED"  // DATA_LOSS
 	ReasonStorageUnavailable    = "STORAGE_UNAVAILABLE"     // UNAVAILABLE
 	ReasonSizeMismatch          = "SIZE_MISMATCH"           // INVALID_ARGUMENT
+	ReasonUploadIdle            = "UPLOAD_IDLE"             // DEADLINE_EXCEEDED
 )
 
 const notFound = codes.NotFound

@@ -43,6 +43,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// UploadIdleTimeout ends an upload that receives no message for this
+	// long (nothing is stored); 0 means 2 minutes.
+	UploadIdleTimeout time.Duration
 	// OnStaged, when set, is called after each upload is staged (it wakes
 	// an in-process mover).
 	OnStaged func()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -38,7 +39,9 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 	if err != nil {
 		return err
 	}
-	first, err := stream.Recv()
+	next := g.receiver(stream)
+	defer next.stop()
+	first, err := next.recv(ctx, g.uploadIdle())
 	if errors.Is(err, io.EOF) || (err == nil && first.GetHeader() == nil) {
 		return invalidArgument("header", "the first message of an upload must be its header", ReasonInvalidArgument)
 	}
@@ -53,7 +56,7 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 		return st
 	}
 	h := plan.sealer.Header()
-	size, err := g.writeUpload(ctx, plan, stream)
+	size, err := g.writeUpload(ctx, plan, next)
 	g.metrics.Uploads.WithLabelValues(outcome(err)).Inc()
 	if err != nil {
 		g.log.InfoContext(ctx, "upload failed", "artifact", plan.ref.Name(), "err", err)
@@ -164,7 +167,7 @@ func (g *Gateway) keysFor(ctx context.Context, kp *sealgatev1.KeyPolicy) (keys.M
 
 // writeUpload streams the chunks through the sealer into the staging bucket
 // and returns the plaintext size.
-func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, stream sealgatev1.ArtifactService_UploadArtifactServer) (int64, error) {
+func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *receiver) (int64, error) {
 	size := int64(-1)
 	if plan.declared >= 0 {
 		size = plan.sealer.Header().ObjectSize(plan.declared)
@@ -194,7 +197,7 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, stream seal
 	}
 	var n int64
 	for {
-		msg, err := stream.Recv()
+		msg, err := next.recv(ctx, g.uploadIdle())
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -244,3 +247,62 @@ func sizeMismatch(declared, got int64, dir string) error {
 		fmt.Sprintf("header.size_bytes: declared %d bytes, received %s (%d)", declared, dir, got),
 		ReasonSizeMismatch, nil)
 }
+
+// defaultUploadIdle is how long an upload may go without a message.
+const defaultUploadIdle = 2 * time.Minute
+
+func (g *Gateway) uploadIdle() time.Duration {
+	if g.cfg.UploadIdleTimeout > 0 {
+		return g.cfg.UploadIdleTimeout
+	}
+	return defaultUploadIdle
+}
+
+// receiver reads an upload stream in its own goroutine, one message ahead,
+// so that the handler can give up on a client that stops sending: a stream
+// that stays silent for the idle timeout is ended and stores nothing.
+type receiver struct {
+	msgs chan received
+	done chan struct{}
+}
+
+type received struct {
+	msg *sealgatev1.UploadArtifactRequest
+	err error
+}
+
+func (g *Gateway) receiver(stream sealgatev1.ArtifactService_UploadArtifactServer) *receiver {
+	r := &receiver{msgs: make(chan received), done: make(chan struct{})}
+	go func() {
+		for {
+			msg, err := stream.Recv()
+			select {
+			case r.msgs <- received{msg, err}:
+			case <-r.done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// recv returns the next message, or an error once idle passes without one.
+func (r *receiver) recv(ctx context.Context, idle time.Duration) (*sealgatev1.UploadArtifactRequest, error) {
+	t := time.NewTimer(idle)
+	defer t.Stop()
+	select {
+	case m := <-r.msgs:
+		return m.msg, m.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, newStatus(codes.DeadlineExceeded,
+			fmt.Sprintf("no upload message for %v: the upload was abandoned", idle), ReasonUploadIdle, nil)
+	}
+}
+
+// stop ends the receiving goroutine once the handler no longer reads.
+func (r *receiver) stop() { close(r.done) }

@@ -7,10 +7,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sealgate/sealgate/gateway/config"
 	"github.com/sealgate/sealgate/gateway/gatewaytest"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -183,4 +185,26 @@ func walkFiles(t *testing.T, dir string, fn func(string, []byte)) {
 		}
 		fn(p, readFile(t, p))
 	}
+}
+
+func TestIdleUploadIsEndedAndStoresNothing(t *testing.T) {
+	env := gatewaytest.Start(t, func(c *config.Config) { c.UploadIdleTimeout = 300 * time.Millisecond })
+	ctx := env.Ctx(t, "demo")
+	stream, err := env.Artifacts.UploadArtifact(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.Send(&sealgatev1.UploadArtifactRequest{Payload: &sealgatev1.UploadArtifactRequest_Header{Header: callHeader("us-west")}})
+	stream.Send(&sealgatev1.UploadArtifactRequest{Payload: &sealgatev1.UploadArtifactRequest_Chunk{Chunk: make([]byte, 1000)}})
+	time.Sleep(time.Second) // the client goes silent without closing
+	_, err = stream.CloseAndRecv()
+	wantStatus(t, "silent upload", err, codes.DeadlineExceeded, "UPLOAD_IDLE")
+	if files := objectFiles(t, env.DataDir); len(files) != 0 {
+		t.Fatalf("abandoned upload left %v", files)
+	}
+	// A client that never sends its header is let go too.
+	stream, _ = env.Artifacts.UploadArtifact(ctx)
+	time.Sleep(time.Second)
+	_, err = stream.CloseAndRecv()
+	wantStatus(t, "upload without a header", err, codes.DeadlineExceeded, "UPLOAD_IDLE")
 }

@@ -123,6 +123,7 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	}
 	rt.Gateway, err = gateway.New(gateway.Config{
 		OnStaged:           onStaged,
+		UploadIdleTimeout:  c.UploadIdleTimeout,
 		Topology:           topo,
 		Settings:           rt.Settings,
 		Keyring:            kr,

@@ -38,6 +38,9 @@ type Config struct {
 	MoverInterval time.Duration `yaml:"mover_interval"`
 	// MoverWorkers is how many moves one mover runs at once; default 4.
 	MoverWorkers int `yaml:"mover_workers"`
+	// UploadIdleTimeout ends an upload stream that sends nothing for this
+	// long; default 2m.
+	UploadIdleTimeout time.Duration `yaml:"upload_idle_timeout"`
 	// MetricsListen serves Prometheus metrics at /metrics on this address;
 	// empty disables it.
 	MetricsListen string `yaml:"metrics_listen"`
