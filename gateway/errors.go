@@ -38,8 +38,6 @@ const (
 	ReasonUploadIdle            = "UPLOAD_IDLE"             // DEADLINE_EXCEEDED
 )
 
-const notFound = codes.NotFound
-
 // newStatus builds a status with an ErrorInfo detail.
 func newStatus(code codes.Code, msg, reason string, meta map[string]string, extra ...*errdetails.BadRequest) error {
 	st := status.New(code, msg)

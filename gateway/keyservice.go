@@ -9,6 +9,8 @@ import (
 	"io"
 	"slices"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/layout"
@@ -103,7 +105,7 @@ func resolveAccount(p *auth.Principal, name, field string) (string, error) {
 		return "", invalidArgument(field, "want accounts/{account}", ReasonInvalidArgument)
 	}
 	if account != p.Account {
-		return "", newStatus(notFound, "account not found", ReasonAccountNotFound, nil)
+		return "", newStatus(codes.NotFound, "account not found", ReasonAccountNotFound, nil)
 	}
 	return account, nil
 }

@@ -42,12 +42,9 @@ func (s *artifactService) ListArtifacts(ctx context.Context, req *sealgatev1.Lis
 	if err != nil {
 		return nil, err
 	}
-	account, ok := layout.ParseAccountName(req.GetParent())
-	if !ok {
-		return nil, invalidArgument("parent", "want accounts/{account}", ReasonInvalidArgument)
-	}
-	if account != p.Account {
-		return nil, newStatus(codes.NotFound, "account not found", ReasonAccountNotFound, nil)
+	account, err := resolveAccount(p, req.GetParent(), "parent")
+	if err != nil {
+		return nil, err
 	}
 	size := int(req.GetPageSize())
 	switch {

@@ -186,7 +186,7 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 	// failed first (a store error explains a broken pipe better).
 	abort := func(cause error) error {
 		pw.CloseWithError(cause)
-		if perr := <-putDone; perr != nil && errors.Is(cause, errPutEnded) {
+		if perr := <-putDone; perr != nil && errors.Is(cause, errReaderClosed) {
 			return perr
 		}
 		return cause
@@ -215,31 +215,20 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 		_, err = enc.Write(chunk)
 		releaseChunk(chunk) // the sealer has copied it
 		if err != nil {
-			return 0, abort(pipeCause(err))
+			return 0, abort(err)
 		}
 	}
 	if plan.declared >= 0 && n != plan.declared {
 		return 0, abort(sizeMismatch(plan.declared, n, "fewer"))
 	}
 	if err := enc.Close(); err != nil {
-		return 0, abort(pipeCause(err))
+		return 0, abort(err)
 	}
 	pw.Close()
 	if err := <-putDone; err != nil {
 		return 0, err
 	}
 	return n, nil
-}
-
-var errPutEnded = errors.New("gateway: store write ended")
-
-// pipeCause maps a write error on the pipe to errPutEnded so abort reports the
-// store's error.
-func pipeCause(err error) error {
-	if errors.Is(err, io.ErrClosedPipe) || errors.Is(err, errPutEnded) || errors.Is(err, errReaderClosed) {
-		return errPutEnded
-	}
-	return err
 }
 
 func sizeMismatch(declared, got int64, dir string) error {

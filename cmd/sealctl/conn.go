@@ -138,3 +138,19 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 // RequireTransportSecurity reports whether the token may only travel over
 // TLS. connect allows plaintext only to a loopback address.
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
+
+// connectAccount connects like connect and also resolves the account the
+// call acts for (--account, else the token's claim). The caller closes the
+// client.
+func (g *globalFlags) connectAccount(cmd string) (*client, string, error) {
+	c, err := g.connect(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	account, err := c.account()
+	if err != nil {
+		c.Close()
+		return nil, "", err
+	}
+	return c, account, nil
+}

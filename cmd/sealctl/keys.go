@@ -34,18 +34,18 @@ func runKeys(ctx context.Context, a *app, args []string) error {
 func runKeysCheck(ctx context.Context, a *app, args []string) error {
 	const cmd = "keys check"
 	fs, g := a.newFlagSet(cmd, "keys check")
-	if _, err := parseArgs(fs, args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
-	c, err := g.connect(cmd)
+	if len(pos) != 0 {
+		return usagef(cmd, "unexpected arguments %q", pos)
+	}
+	c, account, err := g.connectAccount(cmd)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	account, err := c.account()
-	if err != nil {
-		return err
-	}
 	uctx, cancel := c.unary(ctx)
 	defer cancel()
 	resp, err := c.keys.CheckKeyAccess(uctx, &sealgatev1.CheckKeyAccessRequest{Account: "accounts/" + account})
@@ -75,8 +75,12 @@ func runKeysRewrap(ctx context.Context, a *app, args []string) error {
 	resume := fs.String("resume", "", "resume after this `token` from a previous run")
 	var pf progressFlags
 	pf.register(fs)
-	if _, err := parseArgs(fs, args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) != 0 {
+		return usagef(cmd, "unexpected arguments %q", pos)
 	}
 	req := &sealgatev1.RewrapArtifactsRequest{ResumeToken: *resume}
 	if *mode != "" {
@@ -88,15 +92,11 @@ func runKeysRewrap(ctx context.Context, a *app, args []string) error {
 	} else if *uri != "" {
 		return usagef(cmd, "--customer-key-uri needs --key-mode")
 	}
-	c, err := g.connect(cmd)
+	c, account, err := g.connectAccount(cmd)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	account, err := c.account()
-	if err != nil {
-		return err
-	}
 	req.Account = "accounts/" + account
 	stream, err := c.keys.RewrapArtifacts(ctx, req)
 	if err != nil {

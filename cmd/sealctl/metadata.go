@@ -120,15 +120,11 @@ func runList(ctx context.Context, a *app, args []string) error {
 	if len(pos) != 0 {
 		return usagef(cmd, "unexpected arguments %q", pos)
 	}
-	c, err := g.connect(cmd)
+	c, account, err := g.connectAccount(cmd)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	account, err := c.account()
-	if err != nil {
-		return err
-	}
 	req, err := f.buildRequest(account)
 	if err != nil {
 		return usagef(cmd, "%v", err)

@@ -247,15 +247,11 @@ func runSettings(ctx context.Context, a *app, args []string) error {
 			return usagef(cmd, "%v", err)
 		}
 	}
-	c, err := g.connect(cmd)
+	c, account, err := g.connectAccount(cmd)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	account, err := c.account()
-	if err != nil {
-		return err
-	}
 	callCtx, cancel := c.unary(ctx)
 	defer cancel()
 	var s *sealgatev1.AccountSettings
