@@ -17,12 +17,13 @@ import (
 
 // resolveSettingsName parses a settings name and checks that the caller's
 // account owns it; another account answers exactly like a missing one.
-func resolveSettingsName(p *auth.Principal, name string) (string, error) {
+func (g *Gateway) resolveSettingsName(ctx context.Context, p *auth.Principal, name string) (string, error) {
 	account, ok := policy.ParseSettingsName(name)
 	if !ok {
 		return "", invalidArgument("name", "want accounts/{account}/settings", ReasonInvalidArgument)
 	}
 	if account != p.Account {
+		g.otherAccount(ctx, p, name)
 		return "", newStatus(codes.NotFound, "account not found", ReasonAccountNotFound, nil)
 	}
 	return account, nil
@@ -31,11 +32,11 @@ func resolveSettingsName(p *auth.Principal, name string) (string, error) {
 // GetAccountSettings returns the caller's account settings.
 func (s *accountService) GetAccountSettings(ctx context.Context, req *sealgatev1.GetAccountSettingsRequest) (*sealgatev1.AccountSettings, error) {
 	g := s.g
-	p, err := auth.Require(ctx, auth.RoleAdmin, auth.RoleAuditor)
+	p, err := g.require(ctx, auth.RoleAdmin, auth.RoleAuditor)
 	if err != nil {
 		return nil, err
 	}
-	account, err := resolveSettingsName(p, req.GetName())
+	account, err := g.resolveSettingsName(ctx, p, req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -53,14 +54,14 @@ func (s *accountService) GetAccountSettings(ctx context.Context, req *sealgatev1
 // in the topology. New settings apply to new uploads only.
 func (s *accountService) UpdateAccountSettings(ctx context.Context, req *sealgatev1.UpdateAccountSettingsRequest) (*sealgatev1.AccountSettings, error) {
 	g := s.g
-	p, err := auth.Require(ctx, auth.RoleAdmin)
+	p, err := g.require(ctx, auth.RoleAdmin)
 	if err != nil {
 		return nil, err
 	}
 	if req.GetSettings() == nil {
 		return nil, invalidArgument("settings", "required", ReasonInvalidArgument)
 	}
-	account, err := resolveSettingsName(p, req.GetSettings().GetName())
+	account, err := g.resolveSettingsName(ctx, p, req.GetSettings().GetName())
 	if err != nil {
 		return nil, err
 	}

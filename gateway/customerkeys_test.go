@@ -115,6 +115,7 @@ func TestCustomerKeyRevocationWithinBound(t *testing.T) {
 	if a.GetKeyMode() != sealgatev1.KeyMode_KEY_MODE_CUSTOMER || a.GetKeyUris()[0] != "test://acme" {
 		t.Fatalf("artifact keys: %v %v, want CUSTOMER test://acme", a.GetKeyMode(), a.GetKeyUris())
 	}
+	mustRead(t, env, ctx, a.GetName()) // the KMS confirms Decrypt: reads may use the cache for the bound
 	kms.set("acme", revoked)
 	revokedAt := time.Now()
 	var delay time.Duration
@@ -131,6 +132,7 @@ func TestCustomerKeyRevocationWithinBound(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("revocation took effect after %v (bound %v)", delay.Round(time.Millisecond), testBound)
+	time.Sleep(time.Until(revokedAt.Add(testBound))) // the sealing key, too, has expired
 	_, err := env.Upload(ctx, callHeader("us-west"), bytes.NewReader([]byte("new")), 10)
 	wantStatus(t, "upload after revocation", err, codes.PermissionDenied, "KEY_REVOKED")
 	if n := len(objectFiles(t, env.DataDir)); n != 1 {

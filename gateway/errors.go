@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -36,6 +38,9 @@ const (
 	ReasonStorageUnavailable    = "STORAGE_UNAVAILABLE"     // UNAVAILABLE
 	ReasonSizeMismatch          = "SIZE_MISMATCH"           // INVALID_ARGUMENT
 	ReasonUploadIdle            = "UPLOAD_IDLE"             // DEADLINE_EXCEEDED
+	ReasonUploadTooSlow         = "UPLOAD_TOO_SLOW"         // DEADLINE_EXCEEDED
+	ReasonReadStalled           = "READ_STALLED"            // DEADLINE_EXCEEDED
+	ReasonKeyNotAllowed         = "KEY_NOT_ALLOWED"         // INVALID_ARGUMENT (settings), FAILED_PRECONDITION (data)
 )
 
 // newStatus builds a status with an ErrorInfo detail.
@@ -80,7 +85,24 @@ func validationStatus(ve *policy.ValidationError) error {
 }
 
 func artifactNotFound(name string) error {
-	return newStatus(codes.NotFound, "artifact not found: "+name, ReasonArtifactNotFound, nil)
+	return newStatus(codes.NotFound, "artifact not found: "+echo(name), ReasonArtifactNotFound, nil)
+}
+
+// maxEcho bounds how much of a caller's input an error message repeats.
+const maxEcho = 128
+
+// echo returns s for an error message: at most maxEcho bytes of it, cut at
+// a rune boundary and marked when cut, with unprintable runes quoted.
+func echo(s string) string {
+	if len(s) <= maxEcho && printable(s) {
+		return s
+	}
+	cut := s
+	if len(cut) > maxEcho {
+		cut = strings.ToValidUTF8(cut[:maxEcho], "")
+		return strconv.QuoteToGraphic(cut) + "…"
+	}
+	return strconv.QuoteToGraphic(cut)
 }
 
 // toStatus maps an internal error to the status a client sees. Errors that
@@ -93,6 +115,9 @@ func (g *Gateway) toStatus(ctx context.Context, op string, err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	if ex, ok := asExceeded(err); ok {
+		return g.limited(ctx, ex)
+	}
 	var ve *policy.ValidationError
 	switch {
 	case errors.As(err, &ve):
@@ -101,6 +126,9 @@ func (g *Gateway) toStatus(ctx context.Context, op string, err error) error {
 		return status.Error(codes.Canceled, "request canceled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case errors.Is(err, keys.ErrKeyNotAllowed):
+		g.log.WarnContext(ctx, "key not allowed", "op", op, "err", err)
+		return keyNotAllowed()
 	case errors.Is(err, keys.ErrKeyRevoked):
 		g.log.WarnContext(ctx, "key revoked", "op", op, "err", err)
 		return newStatus(codes.PermissionDenied, "the customer key is revoked or access to it was denied", ReasonKeyRevoked, nil)

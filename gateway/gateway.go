@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/sealgate/sealgate/gateway/audit"
+	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -49,11 +50,24 @@ type Config struct {
 	// OnStaged, when set, is called after each upload is staged (it wakes
 	// an in-process mover).
 	OnStaged func()
+	// Limits caps streams per principal and account, stream memory and key
+	// probes; nil means limits.New with the defaults.
+	Limits *limits.Limiter
+	// ReadStallTimeout ends a read whose client takes no data for this
+	// long; 0 means 2 minutes.
+	ReadStallTimeout time.Duration
+	// UploadMinRate (bytes per second, averaged over UploadRateWindow) and
+	// UploadMaxDuration end uploads that do not make progress; 0 means the
+	// defaults (1 KiB/s over 1 minute; 12 hours).
+	UploadMinRate     int64
+	UploadRateWindow  time.Duration
+	UploadMaxDuration time.Duration
 }
 
 // Gateway holds the shared state of the three services.
 type Gateway struct {
 	cfg     Config
+	limits  *limits.Limiter
 	log     *slog.Logger
 	now     func() time.Time
 	audit   audit.Sink
@@ -78,6 +92,10 @@ func New(cfg Config) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.Default()
 	}
+	g.limits = cfg.Limits
+	if g.limits == nil {
+		g.limits = limits.New(limits.Config{})
+	}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -101,7 +119,6 @@ type accountService struct {
 	g *Gateway
 }
 
-// keyService answers UNIMPLEMENTED until customer-managed keys land.
 type keyService struct {
 	sealgatev1.UnimplementedKeyServiceServer
 	g *Gateway

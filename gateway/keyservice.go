@@ -25,11 +25,11 @@ import (
 // or UNAVAILABLE.
 func (s *keyService) CheckKeyAccess(ctx context.Context, req *sealgatev1.CheckKeyAccessRequest) (*sealgatev1.CheckKeyAccessResponse, error) {
 	g := s.g
-	p, err := auth.Require(ctx, auth.RoleAdmin, auth.RoleAuditor)
+	p, err := g.require(ctx, auth.RoleAdmin, auth.RoleAuditor)
 	if err != nil {
 		return nil, err
 	}
-	account, err := resolveAccount(p, req.GetAccount(), "account")
+	account, err := g.resolveAccount(ctx, p, req.GetAccount(), "account")
 	if err != nil {
 		return nil, err
 	}
@@ -37,9 +37,20 @@ func (s *keyService) CheckKeyAccess(ctx context.Context, req *sealgatev1.CheckKe
 	if err != nil {
 		return nil, g.toStatus(ctx, "check keys", err)
 	}
-	_, uris := g.keyURIsFor(settings.GetKeyPolicy())
+	if err := g.limits.KeyProbe(account); err != nil {
+		return nil, g.toStatus(ctx, "check keys", err)
+	}
+	kp := settings.GetKeyPolicy()
+	_, uris := g.keyURIsFor(kp)
 	resp := &sealgatev1.CheckKeyAccessResponse{}
-	for _, uri := range uris {
+	for i, uri := range uris {
+		if i == 0 && uri != g.cfg.ProviderKeyURI {
+			if err := g.checkCustomerKey(account, kp); err != nil {
+				resp.Keys = append(resp.Keys, &sealgatev1.KeyAccess{KeyUri: uri, State: sealgatev1.KeyAccess_STATE_NOT_ALLOWED,
+					Detail: "this key's service is not registered for the account; it was not called"})
+				continue
+			}
+		}
 		err := g.probeKey(ctx, account, uri)
 		if ctx.Err() != nil {
 			return nil, g.toStatus(ctx, "check keys", ctx.Err())
@@ -66,6 +77,8 @@ func keyProblem(err error) string {
 		return "no key driver serves this key URI"
 	case errors.Is(err, keys.ErrIntegrity):
 		return "the key answered, but not as the key named"
+	case errors.Is(err, keys.ErrKeyNotAllowed):
+		return "this key's service is not registered for the account"
 	}
 	return "the key failed the probe"
 }
@@ -99,12 +112,13 @@ func (g *Gateway) probeKey(ctx context.Context, account, uri string) (err error)
 
 // resolveAccount parses "accounts/{account}" in field and checks that the
 // caller owns it; another account answers like a missing one.
-func resolveAccount(p *auth.Principal, name, field string) (string, error) {
+func (g *Gateway) resolveAccount(ctx context.Context, p *auth.Principal, name, field string) (string, error) {
 	account, ok := layout.ParseAccountName(name)
 	if !ok {
 		return "", invalidArgument(field, "want accounts/{account}", ReasonInvalidArgument)
 	}
 	if account != p.Account {
+		g.otherAccount(ctx, p, name)
 		return "", newStatus(codes.NotFound, "account not found", ReasonAccountNotFound, nil)
 	}
 	return account, nil
@@ -123,11 +137,11 @@ const rewrapProgressEvery = 25
 func (s *keyService) RewrapArtifacts(req *sealgatev1.RewrapArtifactsRequest, stream sealgatev1.KeyService_RewrapArtifactsServer) error {
 	g := s.g
 	ctx := stream.Context()
-	p, err := auth.Require(ctx, auth.RoleAdmin)
+	p, err := g.require(ctx, auth.RoleAdmin)
 	if err != nil {
 		return err
 	}
-	account, err := resolveAccount(p, req.GetAccount(), "account")
+	account, err := g.resolveAccount(ctx, p, req.GetAccount(), "account")
 	if err != nil {
 		return err
 	}
@@ -138,8 +152,16 @@ func (s *keyService) RewrapArtifacts(req *sealgatev1.RewrapArtifactsRequest, str
 			return g.toStatus(ctx, "rewrap", err)
 		}
 		kp = settings.GetKeyPolicy()
+		if err := g.checkCustomerKey(account, kp); err != nil {
+			return keyNotAllowed()
+		}
 	} else if err := g.validateKeyPolicy(kp); err != nil {
 		return err
+	} else if err := g.checkCustomerKey(account, kp); err != nil {
+		return keyPolicyStatus("key_policy.customer_key_uri", err)
+	}
+	if err := g.limits.KeyProbe(account); err != nil {
+		return g.toStatus(ctx, "rewrap", err)
 	}
 	mode, uris := g.keyURIsFor(kp)
 	for _, uri := range uris {
@@ -147,9 +169,17 @@ func (s *keyService) RewrapArtifacts(req *sealgatev1.RewrapArtifactsRequest, str
 			return g.toStatus(ctx, "rewrap", err)
 		}
 	}
-	_, wrappers, err := g.keysFor(ctx, kp)
+	_, wrappers, err := g.keysFor(ctx, account, kp)
 	if err != nil {
 		return g.toStatus(ctx, "rewrap", err)
+	}
+	// Artifacts already under these keys are skipped; an alias is compared
+	// by the key it names now, which is what new slots record.
+	resolved := make([]string, len(uris))
+	for i, uri := range uris {
+		if resolved[i], err = g.cfg.Keyring.ResolveKeyURI(ctx, uri); err != nil {
+			return g.toStatus(ctx, "rewrap", err)
+		}
 	}
 	cursor := req.GetResumeToken()
 	if cursor != "" {
@@ -168,7 +198,7 @@ func (s *keyService) RewrapArtifacts(req *sealgatev1.RewrapArtifactsRequest, str
 			return g.toStatus(ctx, "rewrap", err)
 		}
 		for _, e := range batch {
-			changed, err := g.rewrapEverywhere(ctx, e, mode, uris, wrappers)
+			changed, err := g.rewrapEverywhere(ctx, e, mode, resolved, wrappers)
 			switch {
 			case errors.Is(err, keys.ErrIntegrity) || errors.Is(err, keys.ErrFormat):
 				prog.ArtifactsFailed++
@@ -318,9 +348,18 @@ func (g *Gateway) validateKeyPolicy(kp *sealgatev1.KeyPolicy) error {
 // checkNewKeys probes the keys of a changed key policy before it is saved:
 // an account must never be switched to a key that cannot serve it.
 func (g *Gateway) checkNewKeys(ctx context.Context, account string, kp *sealgatev1.KeyPolicy) error {
+	if err := g.checkCustomerKey(account, kp); err != nil {
+		return keyPolicyStatus("key_policy.customer_key_uri", err)
+	}
+	if err := g.limits.KeyProbe(account); err != nil {
+		return g.toStatus(ctx, "probe key", err)
+	}
 	_, uris := g.keyURIsFor(kp)
 	for _, uri := range uris {
 		err := g.probeKey(ctx, account, uri)
+		if errors.Is(err, keys.ErrKeyNotAllowed) {
+			return keyPolicyStatus("key_policy.customer_key_uri", err)
+		}
 		if errors.Is(err, keys.ErrUnknownKey) {
 			return invalidArgument("key_policy.customer_key_uri", "no key driver serves this key URI", ReasonInvalidArgument)
 		}

@@ -38,11 +38,11 @@ type listEntry struct {
 // maxScanPerPage artifacts per call.
 func (s *artifactService) ListArtifacts(ctx context.Context, req *sealgatev1.ListArtifactsRequest) (*sealgatev1.ListArtifactsResponse, error) {
 	g := s.g
-	p, err := auth.Require(ctx, auth.RoleReader, auth.RoleAuditor, auth.RoleAdmin)
+	p, err := g.require(ctx, auth.RoleReader, auth.RoleAuditor, auth.RoleAdmin)
 	if err != nil {
 		return nil, err
 	}
-	account, err := resolveAccount(p, req.GetParent(), "parent")
+	account, err := g.resolveAccount(ctx, p, req.GetParent(), "parent")
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/status"
 
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
@@ -42,7 +43,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// outcome classifies an error for metrics and audit events.
+// outcome classifies an error, internal or already a status, for metrics
+// and audit events.
 func outcome(err error) string {
 	switch {
 	case err == nil:
@@ -51,6 +53,14 @@ func outcome(err error) string {
 		return audit.OutcomeRevoked
 	case errors.Is(err, keys.ErrKeyUnavailable):
 		return audit.OutcomeUnavailable
+	}
+	if _, ok := status.FromError(err); ok {
+		switch errorReasonOf(err) {
+		case ReasonKeyRevoked:
+			return audit.OutcomeRevoked
+		case ReasonKeyServiceUnavailable:
+			return audit.OutcomeUnavailable
+		}
 	}
 	return audit.OutcomeError
 }

@@ -188,3 +188,35 @@ func (r *readAheadCloser) Close() error {
 	r.pipeReader.Close()
 	return r.src.Close()
 }
+
+// lazyReadAhead reads src directly until after bytes have been consumed and
+// only then starts a readAhead: a reader that stalls early (a client that
+// takes one message and stops) holds no read-ahead blocks.
+type lazyReadAhead struct {
+	src      io.ReadCloser
+	after, n int64
+	ra       io.ReadCloser
+}
+
+func newLazyReadAhead(src io.ReadCloser, after int64) *lazyReadAhead {
+	return &lazyReadAhead{src: src, after: after}
+}
+
+func (l *lazyReadAhead) Read(p []byte) (int, error) {
+	if l.ra != nil {
+		return l.ra.Read(p)
+	}
+	n, err := l.src.Read(p)
+	l.n += int64(n)
+	if err == nil && l.n >= l.after {
+		l.ra = readAhead(l.src)
+	}
+	return n, err
+}
+
+func (l *lazyReadAhead) Close() error {
+	if l.ra != nil {
+		return l.ra.Close()
+	}
+	return l.src.Close()
+}

@@ -8,17 +8,27 @@ import (
 	"fmt"
 	"io"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 	"github.com/sealgate/sealgate/store"
 )
 
-// readChunkSize is the plaintext size of each ReadArtifact message: four
-// segments, so per-message costs are paid once per MiB.
-const readChunkSize = 1 << 20
+// Read message sizes. A read starts with small messages and doubles them,
+// up to readChunkSize (four segments, so per-message costs are paid once per
+// MiB), as the client keeps taking them: a client that stops reading leaves
+// little queued in the gateway. Read-ahead of the store starts only after
+// readAheadAfter bytes.
+const (
+	readChunkSize  = 1 << 20
+	readFirstChunk = 64 << 10
+	readAheadAfter = 2 << 20
+)
 
 // headerProbe is how much of an object GetArtifact and ListArtifacts fetch to
 // parse its header; larger headers are fetched whole.
@@ -97,7 +107,9 @@ func openAt(ctx context.Context, ref layout.Ref, loc location, length int64) (*k
 		return nil, nil, nil, err
 	}
 	if length < 0 {
-		rc = readAhead(rc) // whole objects: fetch while the caller decrypts
+		// Whole objects: fetch ahead while the caller decrypts, once the
+		// caller has shown it keeps up.
+		rc = newLazyReadAhead(rc, readAheadAfter)
 	}
 	br := bufio.NewReaderSize(rc, 64<<10)
 	h, err := keys.ReadHeader(br)
@@ -141,7 +153,7 @@ func checkHeader(ref layout.Ref, h *keys.Header) error {
 
 // resolveArtifact parses name and checks that the caller's account owns it.
 // Another account's artifact answers exactly like a missing one.
-func resolveArtifact(p *auth.Principal, name string) (layout.Ref, error) {
+func (g *Gateway) resolveArtifact(ctx context.Context, p *auth.Principal, name string) (layout.Ref, error) {
 	ref, ok := layout.ParseArtifactName(name)
 	if !ok {
 		if _, perr := layout.ParseAccountName(name); perr {
@@ -150,6 +162,7 @@ func resolveArtifact(p *auth.Principal, name string) (layout.Ref, error) {
 		return ref, invalidArgument("name", "want accounts/{account}/artifacts/{artifact}", ReasonInvalidArgument)
 	}
 	if ref.Account != p.Account {
+		g.otherAccount(ctx, p, name)
 		return ref, artifactNotFound(name)
 	}
 	return ref, nil
@@ -159,11 +172,11 @@ func resolveArtifact(p *auth.Principal, name string) (layout.Ref, error) {
 // unwrapping its key.
 func (s *artifactService) GetArtifact(ctx context.Context, req *sealgatev1.GetArtifactRequest) (*sealgatev1.Artifact, error) {
 	g := s.g
-	p, err := auth.Require(ctx, auth.RoleReader, auth.RoleAuditor, auth.RoleAdmin)
+	p, err := g.require(ctx, auth.RoleReader, auth.RoleAuditor, auth.RoleAdmin)
 	if err != nil {
 		return nil, err
 	}
-	ref, err := resolveArtifact(p, req.GetName())
+	ref, err := g.resolveArtifact(ctx, p, req.GetName())
 	if err != nil {
 		return nil, err
 	}
@@ -191,21 +204,24 @@ func (g *Gateway) describe(ctx context.Context, ref layout.Ref) (a *sealgatev1.A
 func (s *artifactService) ReadArtifact(req *sealgatev1.ReadArtifactRequest, stream sealgatev1.ArtifactService_ReadArtifactServer) error {
 	g := s.g
 	ctx := stream.Context()
-	p, err := auth.Require(ctx, auth.RoleReader)
+	p, err := g.require(ctx, auth.RoleReader)
 	if err != nil {
 		return err
 	}
-	ref, err := resolveArtifact(p, req.GetName())
+	ref, err := g.resolveArtifact(ctx, p, req.GetName())
 	if err != nil {
 		return err
 	}
-	err = g.readArtifact(ctx, ref, stream)
+	err = g.readArtifact(ctx, p, ref, stream)
 	g.metrics.Reads.WithLabelValues(outcome(err)).Inc()
 	return err
 }
 
 // readArtifact streams ref's plaintext and records the read or its denial.
-func (g *Gateway) readArtifact(ctx context.Context, ref layout.Ref, stream sealgatev1.ArtifactService_ReadArtifactServer) error {
+// The read is recorded as completed only after its last byte was verified
+// and handed to gRPC; otherwise as aborted (the client went away or stopped
+// reading) or failed, with the reason.
+func (g *Gateway) readArtifact(ctx context.Context, p *auth.Principal, ref layout.Ref, stream sealgatev1.ArtifactService_ReadArtifactServer) (err error) {
 	h, body, c, loc, err := g.openObject(ctx, ref, -1)
 	if err != nil {
 		return g.toStatus(ctx, "read", err)
@@ -215,21 +231,51 @@ func (g *Gateway) readArtifact(ctx context.Context, ref layout.Ref, stream sealg
 	if err != nil {
 		return g.toStatus(ctx, "read", err)
 	}
+	release, err := g.limits.Stream(limits.Read, ref.Account, p.Subject, readMemory(size, h.SegmentSize))
+	if err != nil {
+		return g.toStatus(ctx, "read", err)
+	}
+	defer release()
 	plain, err := h.Open(ctx, body, g.cfg.Keys)
 	if err != nil {
 		g.log.InfoContext(ctx, "read refused", "artifact", ref.Name(), "err", err)
-		g.record(ctx, audit.KindReadDenied, ref.Account, ref.Name(), h.KeyURIs(), err)
-		return g.toStatus(ctx, "read", err)
+		st := g.toStatus(ctx, "read", err)
+		g.record(ctx, audit.KindReadDenied, ref.Account, ref.Name(), h.KeyURIs(), st)
+		return st
 	}
-	g.record(ctx, audit.KindRead, ref.Account, ref.Name(), h.KeyURIs(), nil)
-	first := &sealgatev1.ReadArtifactResponse{Artifact: artifactFromHeader(ref, h, size, loc.state)}
-	buf := make([]byte, readChunkSize)
 	var sent int64
+	defer func() {
+		e := audit.Event{Kind: audit.KindRead, Account: ref.Account, Artifact: ref.Name(), KeyURIs: h.KeyURIs(),
+			Actor: p.Subject, Outcome: audit.OutcomeOK, Bytes: sent}
+		switch {
+		case err == nil:
+		case ctx.Err() != nil || isStatus(err, codes.Canceled) || errorReasonOf(err) == ReasonReadStalled:
+			e.Outcome, e.Detail = audit.OutcomeAborted, errorReasonOf(err)
+		default:
+			e.Outcome, e.Detail = outcome(err), errorReasonOf(err)
+		}
+		g.audit.Record(e)
+	}()
+	out := g.newSender(stream)
+	defer out.stop()
+	first := &sealgatev1.ReadArtifactResponse{Artifact: artifactFromHeader(ref, h, size, loc.state)}
+	chunk := readFirstChunk
 	for {
+		buf := make([]byte, min(int64(chunk), max(size-sent, 0)))
 		n, rerr := io.ReadFull(plain, buf)
 		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, io.ErrUnexpectedEOF) {
 			g.log.WarnContext(ctx, "read failed", "artifact", ref.Name(), "sent", sent, "err", rerr)
 			return g.toStatus(ctx, "read", rerr)
+		}
+		if n == len(buf) && int64(n) == size-sent && rerr == nil {
+			// The last byte was read: make the decrypter verify the end.
+			var probe [1]byte
+			if m, perr := plain.Read(probe[:]); m > 0 {
+				return g.toStatus(ctx, "read", fmt.Errorf("%w: body longer than its size", keys.ErrIntegrity))
+			} else if perr != nil && !errors.Is(perr, io.EOF) {
+				return g.toStatus(ctx, "read", perr)
+			}
+			rerr = io.EOF
 		}
 		if n > 0 || first != nil {
 			msg := first
@@ -237,11 +283,12 @@ func (g *Gateway) readArtifact(ctx context.Context, ref layout.Ref, stream sealg
 				msg = &sealgatev1.ReadArtifactResponse{}
 			}
 			msg.Chunk = buf[:n]
-			if err := stream.Send(msg); err != nil {
+			if err := out.send(ctx, msg, g.readStall()); err != nil {
 				return err
 			}
 			first = nil
 			sent += int64(n)
+			chunk = min(2*chunk, readChunkSize)
 		}
 		if rerr != nil {
 			break
@@ -249,4 +296,16 @@ func (g *Gateway) readArtifact(ctx context.Context, ref layout.Ref, stream sealg
 	}
 	g.log.InfoContext(ctx, "artifact read", "artifact", ref.Name(), "size", sent)
 	return nil
+}
+
+// readMemory is the most a read of size plaintext bytes holds in buffers:
+// its message buffer and up to two messages queued in gRPC, the read-ahead
+// blocks, and the decrypter's segment buffers.
+func readMemory(size int64, segment int) int64 {
+	msg := min(size, readChunkSize)
+	ahead := int64(0)
+	if size > readAheadAfter {
+		ahead = pipeDepth * pipeBlock
+	}
+	return 3*msg + ahead + 2*int64(segment) + 64<<10
 }

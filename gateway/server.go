@@ -28,8 +28,10 @@ const (
 	MaxSendMsgSize = 4<<20 + 1024
 )
 
-// MaxStreamsPerConn bounds the concurrent calls of one client connection.
-const MaxStreamsPerConn = 1024
+// MaxStreamsPerConn bounds the concurrent calls of one client connection;
+// the caps per principal and account (package limits) bound them across
+// connections.
+const MaxStreamsPerConn = 256
 
 // Flow-control windows for streams of large artifacts: the 64 KiB defaults
 // make a sender wait for acknowledgements every few chunks. Clients that move
@@ -78,12 +80,12 @@ func NewServer(g *Gateway, v *auth.Verifier, log *slog.Logger, opts ...grpc.Serv
 		grpc.InitialConnWindowSize(ConnWindow),
 		grpc.ChainUnaryInterceptor(
 			logging.UnaryServerInterceptor(lg, logOpts...),
-			selector.UnaryServerInterceptor(grpcauth.UnaryServerInterceptor(v.AuthFunc), match),
+			selector.UnaryServerInterceptor(grpcauth.UnaryServerInterceptor(g.AuthFunc(v)), match),
 			recovery.UnaryServerInterceptor(recoverOpts...),
 		),
 		grpc.ChainStreamInterceptor(
 			logging.StreamServerInterceptor(lg, logOpts...),
-			selector.StreamServerInterceptor(grpcauth.StreamServerInterceptor(v.AuthFunc), match),
+			selector.StreamServerInterceptor(grpcauth.StreamServerInterceptor(g.AuthFunc(v)), match),
 			recovery.StreamServerInterceptor(recoverOpts...),
 		),
 	}, opts...)

@@ -12,6 +12,7 @@ import (
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -35,19 +36,24 @@ type uploadPlan struct {
 func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_UploadArtifactServer) error {
 	g := s.g
 	ctx := stream.Context()
-	p, err := auth.Require(ctx, auth.RoleUploader)
+	p, err := g.require(ctx, auth.RoleUploader)
 	if err != nil {
 		return err
 	}
 	next := g.receiver(stream)
 	defer next.stop()
-	first, err := next.recv(ctx, g.uploadIdle())
+	first, err := next.recv(ctx)
 	if errors.Is(err, io.EOF) || (err == nil && first.GetHeader() == nil) {
 		return invalidArgument("header", "the first message of an upload must be its header", ReasonInvalidArgument)
 	}
 	if err != nil {
-		return err
+		return g.toStatus(ctx, "upload", err)
 	}
+	release, err := g.limits.Stream(limits.Upload, p.Account, p.Subject, uploadMemory(first.GetHeader(), g.cfg.SegmentSize))
+	if err != nil {
+		return g.toStatus(ctx, "upload", err)
+	}
+	defer release()
 	plan, err := g.planUpload(ctx, p.Account, first.GetHeader())
 	if err != nil {
 		st := g.toStatus(ctx, "upload", err)
@@ -73,6 +79,20 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 	return stream.SendAndClose(artifactFromHeader(plan.ref, h, size, sealgatev1.Artifact_STATE_STAGED))
 }
 
+// uploadMemory is the most an upload holds in buffers: a received chunk
+// (at most the declared size), the block pipe to the store, and the
+// encrypter's segment buffers.
+func uploadMemory(h *sealgatev1.UploadHeader, segment int) int64 {
+	if segment == 0 {
+		segment = keys.DefaultSegmentSize
+	}
+	chunk, pipe := int64(MaxRecvMsgSize), int64(pipeDepth*pipeBlock)
+	if h.SizeBytes != nil && h.GetSizeBytes() >= 0 {
+		chunk, pipe = min(chunk, h.GetSizeBytes()), min(pipe, h.GetSizeBytes()+64<<10)
+	}
+	return chunk + pipe + 2*int64(segment) + 64<<10
+}
+
 // planUpload validates the header, resolves regions and keys, and wraps a
 // fresh data key for the new artifact.
 func (g *Gateway) planUpload(ctx context.Context, account string, h *sealgatev1.UploadHeader) (*uploadPlan, error) {
@@ -95,7 +115,7 @@ func (g *Gateway) planUpload(ctx context.Context, account string, h *sealgatev1.
 	if err != nil {
 		return nil, err
 	}
-	mode, wrappers, err := g.keysFor(ctx, settings.GetKeyPolicy())
+	mode, wrappers, err := g.keysFor(ctx, account, settings.GetKeyPolicy())
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +168,10 @@ func (g *Gateway) keyURIsFor(kp *sealgatev1.KeyPolicy) (keys.Mode, []string) {
 // keysFor returns the key mode and the share wrappers for new data keys under
 // kp. Shares are sealed through the key cache's intermediate keys, so a KEK
 // is called about once per revocation bound per account, not per upload.
-func (g *Gateway) keysFor(ctx context.Context, kp *sealgatev1.KeyPolicy) (keys.Mode, []keys.ShareWrapper, error) {
+func (g *Gateway) keysFor(ctx context.Context, account string, kp *sealgatev1.KeyPolicy) (keys.Mode, []keys.ShareWrapper, error) {
+	if err := g.checkCustomerKey(account, kp); err != nil {
+		return 0, nil, fmt.Errorf("%w: %v", keys.ErrKeyNotAllowed, err)
+	}
 	mode, uris := g.keyURIsFor(kp)
 	wrappers := make([]keys.ShareWrapper, 0, len(uris))
 	for _, uri := range uris {
@@ -166,8 +189,14 @@ func (g *Gateway) keysFor(ctx context.Context, kp *sealgatev1.KeyPolicy) (keys.M
 }
 
 // writeUpload streams the chunks through the sealer into the staging bucket
-// and returns the plaintext size.
+// and returns the plaintext size. Nothing is allocated and no store write
+// begins before the first chunk (or the end of an empty upload) arrives: an
+// upload that goes quiet after its header holds only its header.
 func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *receiver) (int64, error) {
+	msg, err := next.recv(ctx)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, err
+	}
 	size := int64(-1)
 	if plan.declared >= 0 {
 		size = plan.sealer.Header().ObjectSize(plan.declared)
@@ -191,19 +220,12 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 		}
 		return cause
 	}
-	enc, err := plan.sealer.Encrypt(pw)
-	if err != nil {
-		return 0, abort(err)
+	enc, eerr := plan.sealer.Encrypt(pw)
+	if eerr != nil {
+		return 0, abort(eerr)
 	}
 	var n int64
-	for {
-		msg, err := next.recv(ctx, g.uploadIdle())
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return 0, abort(err)
-		}
+	for ; err == nil; msg, err = next.recv(ctx) {
 		if msg.GetHeader() != nil {
 			return 0, abort(invalidArgument("header", "only the first message may be a header", ReasonInvalidArgument))
 		}
@@ -212,11 +234,14 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 		if plan.declared >= 0 && n > plan.declared {
 			return 0, abort(sizeMismatch(plan.declared, n, "more"))
 		}
-		_, err = enc.Write(chunk)
+		_, werr := enc.Write(chunk)
 		releaseChunk(chunk) // the sealer has copied it
-		if err != nil {
-			return 0, abort(err)
+		if werr != nil {
+			return 0, abort(werr)
 		}
+	}
+	if !errors.Is(err, io.EOF) {
+		return 0, abort(err)
 	}
 	if plan.declared >= 0 && n != plan.declared {
 		return 0, abort(sizeMismatch(plan.declared, n, "fewer"))
@@ -237,22 +262,60 @@ func sizeMismatch(declared, got int64, dir string) error {
 		ReasonSizeMismatch, nil)
 }
 
-// defaultUploadIdle is how long an upload may go without a message.
-const defaultUploadIdle = 2 * time.Minute
+// Upload progress defaults: an upload may go without a message for
+// defaultUploadIdle, must average defaultUploadMinRate bytes per second over
+// each defaultUploadRateWindow (a live G.711 call sends 8 KB/s, compressed
+// voice 2-4 KB/s), and may last defaultUploadMaxDuration in all.
+const (
+	defaultUploadIdle        = 2 * time.Minute
+	defaultUploadMinRate     = 1 << 10
+	defaultUploadRateWindow  = time.Minute
+	defaultUploadMaxDuration = 12 * time.Hour
+)
 
-func (g *Gateway) uploadIdle() time.Duration {
-	if g.cfg.UploadIdleTimeout > 0 {
-		return g.cfg.UploadIdleTimeout
+// progressRules are the limits an upload's stream must keep to.
+type progressRules struct {
+	idle        time.Duration
+	minRate     int64
+	window      time.Duration
+	maxDuration time.Duration
+}
+
+func (g *Gateway) progressRules() progressRules {
+	r := progressRules{idle: g.cfg.UploadIdleTimeout, minRate: g.cfg.UploadMinRate,
+		window: g.cfg.UploadRateWindow, maxDuration: g.cfg.UploadMaxDuration}
+	if r.idle <= 0 {
+		r.idle = defaultUploadIdle
 	}
-	return defaultUploadIdle
+	if r.minRate <= 0 {
+		r.minRate = defaultUploadMinRate
+	}
+	if r.window <= 0 {
+		r.window = defaultUploadRateWindow
+	}
+	if r.maxDuration <= 0 {
+		r.maxDuration = defaultUploadMaxDuration
+	}
+	return r
+}
+
+// msgSource is what a receiver reads: an upload stream.
+type msgSource interface {
+	Recv() (*sealgatev1.UploadArtifactRequest, error)
 }
 
 // receiver reads an upload stream in its own goroutine, one message ahead,
-// so that the handler can give up on a client that stops sending: a stream
-// that stays silent for the idle timeout is ended and stores nothing.
+// so that the handler can give up on a client that does not make progress:
+// a stream silent for the idle timeout, slower than the minimum rate over a
+// window, or older than the maximum duration is ended and stores nothing.
 type receiver struct {
-	msgs chan received
-	done chan struct{}
+	msgs  chan received
+	done  chan struct{}
+	rules progressRules
+
+	start       time.Time
+	windowStart time.Time
+	windowBytes int64
 }
 
 type received struct {
@@ -260,8 +323,13 @@ type received struct {
 	err error
 }
 
-func (g *Gateway) receiver(stream sealgatev1.ArtifactService_UploadArtifactServer) *receiver {
-	r := &receiver{msgs: make(chan received), done: make(chan struct{})}
+func (g *Gateway) receiver(stream msgSource) *receiver {
+	return newReceiver(stream, g.progressRules())
+}
+
+func newReceiver(stream msgSource, rules progressRules) *receiver {
+	now := time.Now()
+	r := &receiver{msgs: make(chan received), done: make(chan struct{}), rules: rules, start: now, windowStart: now}
 	go func() {
 		for {
 			msg, err := stream.Recv()
@@ -278,19 +346,57 @@ func (g *Gateway) receiver(stream sealgatev1.ArtifactService_UploadArtifactServe
 	return r
 }
 
-// recv returns the next message, or an error once idle passes without one.
-func (r *receiver) recv(ctx context.Context, idle time.Duration) (*sealgatev1.UploadArtifactRequest, error) {
-	t := time.NewTimer(idle)
+// recv returns the next message, or an error once the stream breaks a
+// progress rule: DEADLINE_EXCEEDED with reason UPLOAD_IDLE or
+// UPLOAD_TOO_SLOW.
+func (r *receiver) recv(ctx context.Context) (*sealgatev1.UploadArtifactRequest, error) {
+	wait := r.rules.idle
+	if left := time.Until(r.start.Add(r.rules.maxDuration)); left < wait {
+		wait = max(left, 0)
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case m := <-r.msgs:
+		if m.err == nil {
+			if err := r.progress(int64(len(m.msg.GetChunk()))); err != nil {
+				return nil, err
+			}
+		}
 		return m.msg, m.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-t.C:
+		if time.Since(r.start) >= r.rules.maxDuration {
+			return nil, r.tooSlow(fmt.Sprintf("the upload ran longer than %v", r.rules.maxDuration))
+		}
 		return nil, newStatus(codes.DeadlineExceeded,
-			fmt.Sprintf("no upload message for %v: the upload was abandoned", idle), ReasonUploadIdle, nil)
+			fmt.Sprintf("no upload message for %v: the upload was abandoned", r.rules.idle), ReasonUploadIdle, nil)
 	}
+}
+
+// progress counts n received bytes and checks the rate of each window that
+// has ended: a client that sends a byte now and then is not an upload.
+func (r *receiver) progress(n int64) error {
+	r.windowBytes += n
+	now := time.Now()
+	if now.Sub(r.start) >= r.rules.maxDuration {
+		return r.tooSlow(fmt.Sprintf("the upload ran longer than %v", r.rules.maxDuration))
+	}
+	elapsed := now.Sub(r.windowStart)
+	if elapsed < r.rules.window {
+		return nil
+	}
+	if want := int64(float64(r.rules.minRate) * elapsed.Seconds()); r.windowBytes < want {
+		return r.tooSlow(fmt.Sprintf("the upload sent %d bytes in %v, below the minimum of %d bytes per second",
+			r.windowBytes, elapsed.Round(time.Second), r.rules.minRate))
+	}
+	r.windowStart, r.windowBytes = now, 0
+	return nil
+}
+
+func (r *receiver) tooSlow(msg string) error {
+	return newStatus(codes.DeadlineExceeded, msg, ReasonUploadTooSlow, nil)
 }
 
 // stop ends the receiving goroutine once the handler no longer reads.

@@ -25,4 +25,10 @@ var (
 
 	// ErrUnknownKey means no driver is configured for a key URI.
 	ErrUnknownKey = errors.New("keys: no driver for key URI")
+
+	// ErrKeyNotAllowed means the key URI names an endpoint the operator did
+	// not register (a Vault server, mount, AWS region or AWS account), or an
+	// account that may not use it. Drivers return it before any network I/O,
+	// so no credential is ever sent to an endpoint outside the configuration.
+	ErrKeyNotAllowed = errors.New("keys: key endpoint not allowed")
 )

@@ -36,8 +36,9 @@ type KeyEvent struct {
 // it makes an intermediate key, wraps it once with the KEK, and seals data-key
 // shares with it for at most the revocation bound; then it makes a new one.
 // Unwrapped intermediate keys are likewise reused for at most the bound after
-// the KEK last confirmed access, so a revoked or disabled KEK stops uploads
-// and reads within the bound. A KEK that cannot be reached is never papered
+// the KEK last confirmed access by a successful unwrap, so a revoked or
+// disabled KEK stops uploads and reads within the bound; a key made for
+// sealing never serves reads, since a KEK may allow Encrypt and deny Decrypt. A KEK that cannot be reached is never papered
 // over with a stale key once the bound has passed. It is safe for concurrent
 // use.
 type KeyCache struct {
@@ -53,6 +54,7 @@ type KeyCache struct {
 }
 
 type intermediate struct {
+	kek      string // URI of the key that wrapped it (an alias's target)
 	id       []byte
 	wrapped  []byte
 	aead     cipher.AEAD
@@ -104,7 +106,7 @@ func (w cachedWrapper) WrapShare(ctx context.Context, share []byte, ec Encryptio
 		return Slot{}, fmt.Errorf("keys: nonce: %w", err)
 	}
 	sealed := ik.aead.Seal(nonce, nonce, share, shareAD(ec))
-	return Slot{Kind: SlotKindIntermediate, KeyURI: w.uri, IKID: ik.id, WrappedIK: ik.wrapped, Wrapped: sealed}, nil
+	return Slot{Kind: SlotKindIntermediate, KeyURI: ik.kek, IKID: ik.id, WrappedIK: ik.wrapped, Wrapped: sealed}, nil
 }
 
 // UnwrapShare opens a slot of either kind. SlotKindShare slots go to their KEK
@@ -159,7 +161,12 @@ func (c *KeyCache) current(ctx context.Context, account, uri string) (*intermedi
 			return nil, err
 		}
 		start := c.now()
-		wrapped, err := w.Wrap(ctx, key, ikContext(account, id))
+		kek, wrapped, err := uri, []byte(nil), error(nil)
+		if rw, ok := w.(ResolvingWrapper); ok {
+			wrapped, kek, err = rw.WrapResolved(ctx, key, ikContext(account, id))
+		} else {
+			wrapped, err = w.Wrap(ctx, key, ikContext(account, id))
+		}
 		c.observe(KeyEvent{Op: "wrap", KeyURI: uri, Account: account, Err: err, Duration: c.now().Sub(start)})
 		if err != nil {
 			return nil, err
@@ -168,8 +175,11 @@ func (c *KeyCache) current(ctx context.Context, account, uri string) (*intermedi
 		if err != nil {
 			return nil, err
 		}
+		ik.kek = kek
+		// Only sealing may use this key: a successful Encrypt says nothing
+		// about Decrypt, so reads go to the KEK (opened) at least once per
+		// bound even for artifacts this process just wrote.
 		c.store(c.sealing, k, ik)
-		c.store(c.opening, k+"\x00"+string(id), ik)
 		return ik, nil
 	})
 	if err != nil {
@@ -207,6 +217,7 @@ func (c *KeyCache) opened(ctx context.Context, account string, s Slot) (*interme
 		if err != nil {
 			return nil, err
 		}
+		ik.kek = s.KeyURI
 		c.store(c.opening, k, ik)
 		return ik, nil
 	})

@@ -115,9 +115,45 @@ func TestKeyCacheAmortizesKEKCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The second key is still fresh; the first one must be re-checked.
-	if got := sw.calls.Load(); got != 1 {
-		t.Fatalf("KEK calls for 1000 reads = %d, want 1 (re-check of the expired key only)", got)
+	// Each of the two intermediate keys is unwrapped once: a key made for
+	// sealing never serves reads without a Decrypt of its own.
+	if got := sw.calls.Load(); got != 2 {
+		t.Fatalf("KEK calls for 1000 reads = %d, want 2 (one unwrap per intermediate key)", got)
+	}
+	sw.calls.Store(0)
+	for _, obj := range objs {
+		if _, err := openVia(c, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sw.calls.Load(); got != 0 {
+		t.Fatalf("KEK calls for 1000 more reads within the bound = %d, want 0", got)
+	}
+}
+
+// decryptDenied is a KEK whose Encrypt works and whose Decrypt is refused,
+// like a Vault policy with encrypt but not decrypt.
+type decryptDenied struct{ *switchable }
+
+func (d decryptDenied) Unwrap(context.Context, []byte, keys.EncryptionContext) ([]byte, error) {
+	d.calls.Add(1)
+	return nil, fmt.Errorf("%w: decrypt denied by policy", keys.ErrKeyRevoked)
+}
+
+func TestKeyCacheSealingKeyNeverServesReads(t *testing.T) {
+	w, err := local.Open(t.TempDir(), "customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := keys.NewKeyring()
+	kr.Add(decryptDenied{&switchable{Wrapper: w}})
+	c := keys.NewKeyCache(kr, time.Hour)
+	obj, err := sealVia(t, c, "acme", "a1", []byte("fresh upload"))
+	if err != nil {
+		t.Fatalf("seal with Encrypt allowed: %v", err)
+	}
+	if got, err := openVia(c, obj); !errors.Is(err, keys.ErrKeyRevoked) {
+		t.Fatalf("read with Decrypt denied, right after the upload: got %q, %v; want ErrKeyRevoked", got, err)
 	}
 }
 
@@ -126,6 +162,9 @@ func TestKeyCacheRevocationWithinBound(t *testing.T) {
 	c, sw, clk := newCache(t, bound)
 	obj, err := sealVia(t, c, "acme", "a1", []byte("recording"))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openVia(c, obj); err != nil { // the KEK confirms Decrypt now
 		t.Fatal(err)
 	}
 	sw.set(fmt.Errorf("%w: disabled", keys.ErrKeyRevoked))
@@ -299,5 +338,48 @@ func TestStorageErrorIsNotIntegrity(t *testing.T) {
 	_, err = io.Copy(io.Discard, pr)
 	if !errors.Is(err, unavailable) || errors.Is(err, keys.ErrIntegrity) {
 		t.Fatalf("body stream failing mid-read: got %v, want the stream's own error, not ErrIntegrity", err)
+	}
+}
+
+// aliased is a KEK whose URI names an alias: every wrap reports the key
+// the alias points to at that moment.
+type aliased struct {
+	keys.Wrapper
+	target string
+}
+
+func (a *aliased) KeyURI() string { return "local://alias" }
+
+func (a *aliased) WrapResolved(ctx context.Context, pt []byte, ec keys.EncryptionContext) ([]byte, string, error) {
+	b, err := a.Wrapper.Wrap(ctx, pt, ec)
+	return b, a.target, err
+}
+
+func (a *aliased) ResolveKeyURI(context.Context) (string, error) { return a.target, nil }
+
+func TestKeyCacheRecordsTheKeyAnAliasNamed(t *testing.T) {
+	w, err := local.Open(t.TempDir(), "customer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := keys.NewKeyring()
+	kr.Add(&aliased{Wrapper: w, target: "local://customer"})
+	kr.Add(w)
+	c := keys.NewKeyCache(kr, time.Hour)
+	var buf bytes.Buffer
+	enc, h, err := keys.Seal(context.Background(), &buf, keys.SealParams{
+		Context: keystest.Context("acme", "a1"), Mode: keys.ModeCustomer,
+		Wrappers: []keys.ShareWrapper{c.For("local://alias")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc.Write([]byte("by alias"))
+	enc.Close()
+	if got := h.KeyURIs(); len(got) != 1 || got[0] != "local://customer" {
+		t.Fatalf("slot key URIs %v, want the alias's target [local://customer]", got)
+	}
+	if got, err := openVia(c, buf.Bytes()); err != nil || string(got) != "by alias" {
+		t.Fatalf("read by the recorded key: %q, %v", got, err)
 	}
 }

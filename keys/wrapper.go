@@ -28,6 +28,30 @@ type Wrapper interface {
 	Unwrap(ctx context.Context, wrapped []byte, ec EncryptionContext) ([]byte, error)
 }
 
+// ResolvingWrapper is a Wrapper whose URI may name an alias of a key, as AWS
+// KMS alias ARNs do. A header must record the key that answered, not the
+// alias: decrypting by the key itself keeps old artifacts readable after the
+// alias is pointed at another key, and new artifacts follow the alias.
+type ResolvingWrapper interface {
+	Wrapper
+	// WrapResolved wraps like Wrap and also returns the URI of the key that
+	// did the wrapping (the alias's target at that moment; the Wrapper's own
+	// URI when it names a key).
+	WrapResolved(ctx context.Context, plaintext []byte, ec EncryptionContext) (wrapped []byte, keyURI string, err error)
+	// ResolveKeyURI returns the URI of the key the Wrapper's URI names now,
+	// with the errors of Wrap.
+	ResolveKeyURI(ctx context.Context) (string, error)
+}
+
+// AccountChecker is implemented by Openers that restrict which keys an
+// account may name. CheckAccount makes no network call; it returns an error
+// wrapping ErrKeyNotAllowed when account may not use uri (an endpoint the
+// operator did not register, or registered for other accounts only), or
+// ErrUnknownKey when uri is malformed.
+type AccountChecker interface {
+	CheckAccount(uri, account string) error
+}
+
 // Opener opens a Wrapper for a key URI of the scheme it serves.
 type Opener interface {
 	// OpenWrapper returns the Wrapper for uri, or an error wrapping
@@ -70,6 +94,40 @@ func (k *Keyring) Add(w Wrapper) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.wrappers[w.KeyURI()] = w
+}
+
+// CheckAccount reports, without network I/O, whether account may name uri
+// as its key: nil, or an error wrapping ErrKeyNotAllowed or ErrUnknownKey.
+// A URI added with Add (the provider's key) is not checked here: callers
+// decide whether a tenant may name it.
+func (k *Keyring) CheckAccount(uri, account string) error {
+	k.mu.Lock()
+	o := k.openers[Scheme(uri)]
+	_, added := k.wrappers[uri]
+	k.mu.Unlock()
+	if o == nil {
+		if added {
+			return nil
+		}
+		return fmt.Errorf("%w: %q", ErrUnknownKey, uri)
+	}
+	if c, ok := o.(AccountChecker); ok {
+		return c.CheckAccount(uri, account)
+	}
+	return nil
+}
+
+// ResolveKeyURI returns the URI of the key that uri names now: uri itself,
+// or an alias's target for a ResolvingWrapper.
+func (k *Keyring) ResolveKeyURI(ctx context.Context, uri string) (string, error) {
+	w, err := k.Wrapper(ctx, uri)
+	if err != nil {
+		return "", err
+	}
+	if rw, ok := w.(ResolvingWrapper); ok {
+		return rw.ResolveKeyURI(ctx)
+	}
+	return uri, nil
 }
 
 // Wrapper returns the Wrapper for uri. It returns an error wrapping

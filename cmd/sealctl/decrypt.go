@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sealgate/sealgate/gateway/config"
 	"github.com/sealgate/sealgate/keys"
 	"github.com/sealgate/sealgate/keys/awskms"
 	"github.com/sealgate/sealgate/keys/local"
@@ -26,12 +27,17 @@ func runDecrypt(ctx context.Context, a *app, args []string) error {
 	fs := flag.NewFlagSet("sealctl "+cmd, flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: sealctl decrypt --key-dir DIR [--expect NAME] [-o FILE] OBJECT\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "usage: sealctl decrypt [--key-dir DIR] [--config FILE | --vault URL... --aws-kms REGION:ACCOUNT...] [--expect NAME] [-o FILE] OBJECT\n\n"+
+			"Keys are called only at the endpoints --config registers or the flags name.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	keyDir := fs.String("key-dir", ".sealgate/keys", "`folder` of local:// keysets (NAME.keyset.json)")
 	expect := fs.String("expect", "", "artifact `name` the object must belong to (accounts/A/artifacts/ID)")
 	out := fs.String("o", "", "write the plaintext to `file` instead of stdout")
+	cfgPath := fs.String("config", "", "the gateway's config `file`: only the key endpoints it registers are called")
+	var vaults, awsKeys listFlag
+	fs.Var(&vaults, "vault", "a Vault server `URL` that may be called, with the token in $VAULT_TOKEN (repeatable)")
+	fs.Var(&awsKeys, "aws-kms", "`REGION:ACCOUNT` of AWS KMS keys that may be called, with the SDK's default credentials (repeatable)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -59,10 +65,10 @@ func runDecrypt(ctx context.Context, a *app, args []string) error {
 				h.Context[keys.ContextAccount], h.Context[keys.ContextArtifact], *expect)
 		}
 	}
-	kr := keys.NewKeyring()
-	kr.Register(local.Scheme, local.Opener{Dir: *keyDir})
-	kr.Register(awskms.Scheme, &awskms.Opener{})
-	kr.Register(vaulttransit.Scheme, &vaulttransit.Opener{})
+	kr, err := decryptKeyring(a, *cfgPath, *keyDir, vaults, awsKeys)
+	if err != nil {
+		return err
+	}
 	plain, err := h.Open(ctx, r, keys.NewKeyCache(kr, time.Minute))
 	if err != nil {
 		return err
@@ -77,3 +83,51 @@ func runDecrypt(ctx context.Context, a *app, args []string) error {
 	}
 	return sink.commit()
 }
+
+// decryptKeyring returns the drivers decrypt may use: the endpoints of the
+// gateway's config file, or those named by flags; nothing else is called,
+// whatever host an object's header names.
+func decryptKeyring(a *app, cfgPath, keyDir string, vaults, awsKeys []string) (*keys.Keyring, error) {
+	if cfgPath != "" {
+		if len(vaults)+len(awsKeys) > 0 {
+			return nil, usagef("decrypt", "give --config or --vault/--aws-kms, not both")
+		}
+		c, err := config.Load(cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		return c.Keyring()
+	}
+	kr := keys.NewKeyring()
+	kr.Register(local.Scheme, local.Opener{Dir: keyDir})
+	vo := &vaulttransit.Opener{}
+	for _, v := range vaults {
+		tok := strings.TrimSpace(a.getenv("VAULT_TOKEN"))
+		if tok == "" {
+			return nil, usagef("decrypt", "--vault %s: VAULT_TOKEN is empty", v)
+		}
+		s := vaulttransit.Server{Address: v, Accounts: []string{"*"}, Auth: vaulttransit.StaticToken(tok)}
+		if s.Host() == "" {
+			return nil, usagef("decrypt", "--vault %q: want http(s)://HOST:PORT", v)
+		}
+		vo.Servers = append(vo.Servers, s)
+	}
+	kr.Register(vaulttransit.Scheme, vo)
+	ao := &awskms.Opener{}
+	for _, ra := range awsKeys {
+		region, account, ok := strings.Cut(ra, ":")
+		if !ok || region == "" || account == "" {
+			return nil, usagef("decrypt", "--aws-kms %q: want REGION:ACCOUNT", ra)
+		}
+		ao.Regions = append(ao.Regions, region)
+		ao.Accounts = append(ao.Accounts, awskms.Account{ID: account, Accounts: []string{"*"}})
+	}
+	kr.Register(awskms.Scheme, ao)
+	return kr, nil
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }

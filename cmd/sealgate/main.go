@@ -13,10 +13,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/sealgate/sealgate/gateway"
 	"github.com/sealgate/sealgate/gateway/config"
@@ -25,27 +28,80 @@ import (
 
 const usage = `usage: sealgate serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--roles api,mover]
        sealgate mover [--config FILE] [--data-dir DIR]
+       sealgate token issue --account ACCOUNT --roles ROLE[,ROLE] [--ttl DURATION] [--subject NAME] [--config FILE | --data-dir DIR]
+       sealgate version
 
 Commands:
   serve    run the gRPC gateway and the mover (embedded defaults when --config is not given)
   mover    run only the mover, which carries staged ciphertext to storage regions
+  token    issue a signed bearer token for an account and roles
+  version  print the version
 `
 
+// version is set at build time with -ldflags "-X main.version=..."; the
+// module version of the build is used otherwise.
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// errUsage means the command line was wrong; the usage was printed.
+var errUsage = errors.New("usage")
+
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit status: 0, 1 for a
+// failure, 2 for a usage error.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
 	}
-	switch os.Args[1] {
+	var err error
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "sealgate", versionString())
+		return 0
 	case "serve", "mover":
-		if err := serve(os.Args[1], os.Args[2:], os.Stdout, os.Stderr); err != nil {
-			fmt.Fprintln(os.Stderr, "sealgate:", err)
-			os.Exit(1)
-		}
+		err = serve(args[0], args[1:], stdout, stderr)
+	case "token":
+		err = token(args[1:], stdout, stderr)
 	default:
-		fmt.Fprintf(os.Stderr, "sealgate: unknown command %q\n%s", os.Args[1], usage)
-		os.Exit(2)
+		fmt.Fprintf(stderr, "sealgate: unknown command %q\n%s", args[0], usage)
+		return 2
 	}
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "sealgate:", ue.msg)
+		return 2
+	}
+	fmt.Fprintln(stderr, "sealgate:", err)
+	return 1
 }
 
 func serve(cmd string, args []string, stdout, stderr io.Writer) error {
@@ -56,7 +112,10 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data-dir", "", "data directory (default .sealgate)")
 	roles := fs.String("roles", "", "comma-separated roles: api, mover (default: both)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage
 	}
 	var cfg *config.Config
 	if *cfgPath != "" {
@@ -66,7 +125,7 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) error {
 		}
 		cfg = c
 	} else {
-		cfg = &config.Config{Dev: config.Dev{Account: "demo"}}
+		cfg = &config.Config{Dev: config.Dev{Account: "demo"}, Keys: config.Keys{AllowLocalCustomerKeys: true}}
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
@@ -131,6 +190,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, rt *config.Runtime, stdou
 	if err != nil {
 		return err
 	}
+	lis = netutil.LimitListener(lis, cfg.MaxConnections)
 	srv := gateway.NewServer(rt.Gateway, rt.Verifier, log)
 	addr := lis.Addr().String()
 	log.Info("sealgate listening", "addr", addr, "data_dir", cfg.DataDir, "regions", rt.Topology.Regions())

@@ -22,6 +22,15 @@ const (
 	KindSettingsChange = "settings.update"
 	KindRewrap         = "artifact.rewrap"
 	KindKeyCheck       = "key.check"
+	// KindAuthDenied: a call without a valid token (Detail: TOKEN_MISSING,
+	// TOKEN_INVALID or TOKEN_EXPIRED).
+	KindAuthDenied = "auth.denied"
+	// KindAccessDenied: an authenticated call refused for its role
+	// (Detail: ROLE_REQUIRED) or for naming another account's resource
+	// (Detail: OTHER_ACCOUNT; answered like a missing resource).
+	KindAccessDenied = "access.denied"
+	// KindRateLimited: a call refused by a limit (Detail: the limit).
+	KindRateLimited = "limit.exceeded"
 )
 
 // Outcomes.
@@ -30,6 +39,10 @@ const (
 	OutcomeRevoked     = "revoked"
 	OutcomeUnavailable = "unavailable"
 	OutcomeError       = "error"
+	// OutcomeDenied: refused before any work (authentication, role, owner).
+	OutcomeDenied = "denied"
+	// OutcomeAborted: the client went away or stopped taking data.
+	OutcomeAborted = "aborted"
 )
 
 // Event is one audit record, written as one JSON line.
@@ -40,7 +53,13 @@ type Event struct {
 	Artifact string    `json:"artifact,omitempty"`
 	KeyURIs  []string  `json:"key_uris,omitempty"`
 	Actor    string    `json:"actor,omitempty"`
-	Outcome  string    `json:"outcome"`
+	// Method is the gRPC method of a refused call.
+	Method string `json:"method,omitempty"`
+	// Peer is the client's address, for refused calls.
+	Peer    string `json:"peer,omitempty"`
+	Outcome string `json:"outcome"`
+	// Bytes is how many content bytes a read or upload moved.
+	Bytes int64 `json:"bytes,omitempty"`
 	// Detail is a short machine-friendly reason (an error class, a field
 	// list); never content, key material or a token.
 	Detail string `json:"detail,omitempty"`

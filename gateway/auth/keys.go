@@ -19,6 +19,17 @@ const (
 	pemPublicKey  = "PUBLIC KEY"  // PKIX
 )
 
+// LoadSigningKey returns the Ed25519 private key stored as a PKCS #8 PEM
+// block in the file at path. It never creates a key: a missing file is an
+// error that names the path.
+func LoadSigningKey(path string) (ed25519.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth: read signing key %s: %w", path, err)
+	}
+	return parsePrivateKeyPEM(path, data)
+}
+
 // LoadOrCreateSigningKey returns the Ed25519 private key stored as a PKCS #8
 // PEM block in the file at path. When the file does not exist, it generates a
 // key, creates the parent directory with mode 0700 if needed and writes the

@@ -20,6 +20,7 @@ import (
 	"github.com/sealgate/sealgate/gateway"
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/mover"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
@@ -92,7 +93,10 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	rt.Topology, rt.Settings = topo, policy.NewSettingsStore(control)
 
 	kr := keys.NewKeyring()
-	customerKeySchemes := registerDrivers(kr, c)
+	customerKeySchemes, err := registerDrivers(kr, c)
+	if err != nil {
+		return nil, err
+	}
 	if keys.Scheme(c.Keys.ProviderKeyURI) == local.Scheme {
 		// The provider key is ours: create it on first start.
 		w, err := local.Open(c.Keys.LocalDir, c.Keys.ProviderKeyURI[len("local://"):])
@@ -124,6 +128,11 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	rt.Gateway, err = gateway.New(gateway.Config{
 		OnStaged:           onStaged,
 		UploadIdleTimeout:  c.UploadIdleTimeout,
+		UploadMinRate:      c.UploadMinRate,
+		UploadRateWindow:   c.UploadRateWindow,
+		UploadMaxDuration:  c.UploadMaxDuration,
+		ReadStallTimeout:   c.ReadStallTimeout,
+		Limits:             limits.New(c.Limits),
 		Topology:           topo,
 		Settings:           rt.Settings,
 		Keyring:            kr,

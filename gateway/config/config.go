@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
 )
@@ -41,6 +42,19 @@ type Config struct {
 	// UploadIdleTimeout ends an upload stream that sends nothing for this
 	// long; default 2m.
 	UploadIdleTimeout time.Duration `yaml:"upload_idle_timeout"`
+	// ReadStallTimeout ends a read whose client takes no data for this
+	// long; default 2m.
+	ReadStallTimeout time.Duration `yaml:"read_stall_timeout"`
+	// UploadMinRate is the least an upload must send, in bytes per second
+	// averaged over each UploadRateWindow; default 1024 over 1m.
+	UploadMinRate    int64         `yaml:"upload_min_rate"`
+	UploadRateWindow time.Duration `yaml:"upload_rate_window"`
+	// UploadMaxDuration is the longest one upload may take; default 12h.
+	UploadMaxDuration time.Duration `yaml:"upload_max_duration"`
+	// MaxConnections caps the gateway's client connections; default 1024.
+	MaxConnections int `yaml:"max_connections"`
+	// Limits caps what one principal or account may hold at once.
+	Limits limits.Config `yaml:"limits"`
 	// MetricsListen serves Prometheus metrics at /metrics on this address;
 	// empty disables it.
 	MetricsListen string `yaml:"metrics_listen"`
@@ -71,7 +85,8 @@ type Auth struct {
 	PublicKeyFile string `yaml:"public_key_file"`
 }
 
-// Keys configures key encryption keys.
+// Keys configures key encryption keys and the key endpoints tenants may
+// name. No credential is ever sent to an endpoint that is not listed here.
 type Keys struct {
 	// ProviderKeyURI is our key; default "local://provider".
 	ProviderKeyURI string `yaml:"provider_key_uri"`
@@ -80,9 +95,69 @@ type Keys struct {
 	// RevocationBound is the longest a revoked customer key may still serve;
 	// default 30s.
 	RevocationBound time.Duration `yaml:"revocation_bound"`
-	// VaultScheme is "http" or "https" for Vault hosts other than
-	// VAULT_ADDR's; default https.
-	VaultScheme string `yaml:"vault_scheme"`
+	// AllowLocalCustomerKeys lets accounts name local:// keys (other than
+	// the provider's) as customer keys: for development only. The embedded
+	// defaults allow it; a config file must say so.
+	AllowLocalCustomerKeys bool `yaml:"allow_local_customer_keys"`
+	// Vault lists the Vault servers hcvault:// keys may live on.
+	Vault []VaultServer `yaml:"vault"`
+	// AWSKMS lists the AWS regions and accounts aws-kms:// keys may live in.
+	AWSKMS AWSKMS `yaml:"aws_kms"`
+}
+
+// VaultServer registers one Vault server and its credential.
+type VaultServer struct {
+	// Address is the server's URL, e.g. https://vault.example.com:8200. Key
+	// URIs name it by host and port: hcvault://vault.example.com:8200/...
+	Address string `yaml:"address"`
+	// Mounts are the Transit mounts keys may live on; default [transit].
+	Mounts []string `yaml:"mounts"`
+	// Accounts are the sealgate accounts that may name keys here; "*" is
+	// every account; empty is none (the provider's key only).
+	Accounts []string `yaml:"accounts"`
+	// CAFile verifies the server's certificate; default: system roots.
+	CAFile string `yaml:"ca_file"`
+	// Namespace is the Vault Enterprise namespace, if any.
+	Namespace string `yaml:"namespace"`
+	// Timeout of one request; default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+	// The token, from exactly one of: TokenEnv (an environment variable's
+	// name), TokenFile (re-read when it changes, e.g. a Vault Agent sink),
+	// AppRole. Default: TokenEnv VAULT_TOKEN.
+	TokenEnv  string   `yaml:"token_env"`
+	TokenFile string   `yaml:"token_file"`
+	AppRole   *AppRole `yaml:"approle"`
+}
+
+// AppRole logs in with Vault's AppRole method. Each credential comes from an
+// environment variable (…_env) or a file (…_file), read at every login.
+type AppRole struct {
+	Mount        string `yaml:"mount"`
+	RoleIDEnv    string `yaml:"role_id_env"`
+	RoleIDFile   string `yaml:"role_id_file"`
+	SecretIDEnv  string `yaml:"secret_id_env"`
+	SecretIDFile string `yaml:"secret_id_file"`
+}
+
+// AWSKMS registers where aws-kms:// keys may live. Credentials come from the
+// AWS SDK's default chain, or per AWS account from an assumed role.
+type AWSKMS struct {
+	// Regions are the AWS regions keys may live in.
+	Regions []string `yaml:"regions"`
+	// Accounts are the AWS accounts keys may live in.
+	Accounts []AWSAccount `yaml:"accounts"`
+}
+
+// AWSAccount registers one AWS account.
+type AWSAccount struct {
+	// ID is the 12-digit AWS account id.
+	ID string `yaml:"id"`
+	// RoleARN, when set, is assumed for calls on this account's keys with
+	// ExternalId = the sealgate account id.
+	RoleARN string `yaml:"role_arn"`
+	// Accounts are the sealgate accounts that may name keys here; "*" is
+	// every account; empty is none.
+	Accounts []string `yaml:"accounts"`
 }
 
 // Store is one storage location: a local folder (Path), or a bucket on a
@@ -168,6 +243,10 @@ func (c *Config) ApplyDefaults() {
 		c.Roles = []string{"api", "mover"}
 	}
 	def(&c.LogFormat, "text")
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 1024
+	}
+	c.Limits = c.Limits.WithDefaults()
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 30 * time.Second
 	}
@@ -253,6 +332,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Keys.RevocationBound < time.Second {
 		return fmt.Errorf("config: keys.revocation_bound %v: want at least 1s", c.Keys.RevocationBound)
+	}
+	if err := c.Limits.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	if c.MaxConnections < 0 || c.UploadMinRate < 0 || c.ReadStallTimeout < 0 || c.UploadMaxDuration < 0 || c.UploadRateWindow < 0 {
+		return fmt.Errorf("config: max_connections, upload_min_rate and timeouts must not be negative")
+	}
+	if err := c.validateKeys(); err != nil {
+		return err
 	}
 	if c.Dev.Account != "" && c.Auth.SigningKeyFile == "" {
 		return fmt.Errorf("config: dev.account needs auth.signing_key_file to issue its token")

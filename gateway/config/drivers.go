@@ -1,26 +1,157 @@
 package config
 
 import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
 	"github.com/sealgate/sealgate/keys"
 	"github.com/sealgate/sealgate/keys/awskms"
 	"github.com/sealgate/sealgate/keys/local"
 	"github.com/sealgate/sealgate/keys/vaulttransit"
 )
 
-// registerDrivers makes every key driver serve its scheme in kr and returns
-// the schemes accepted for customer keys.
-func registerDrivers(kr *keys.Keyring, c *Config) []string {
+// registerDrivers makes every key driver serve its scheme in kr, limited to
+// the endpoints the config registers, and returns the schemes accepted for
+// customer keys.
+func registerDrivers(kr *keys.Keyring, c *Config) ([]string, error) {
 	kr.Register(local.Scheme, local.Opener{Dir: c.Keys.LocalDir})
-	// AWS KMS through the SDK's default chain (AWS_REGION, credentials,
-	// AWS_ENDPOINT_URL_KMS); one client per region named in key ARNs.
-	kr.Register(awskms.Scheme, &awskms.Opener{})
-	// Vault Transit with VAULT_TOKEN, and VAULT_ADDR's scheme and TLS
-	// settings for its host; other hosts use keys.vault_scheme.
-	kr.Register(vaulttransit.Scheme, &vaulttransit.Opener{Scheme: c.Keys.VaultScheme})
-	schemes := []string{local.Scheme, awskms.Scheme, vaulttransit.Scheme}
+	kr.Register(awskms.Scheme, awsOpener(c))
+	vo, err := vaultOpener(c)
+	if err != nil {
+		return nil, err
+	}
+	kr.Register(vaulttransit.Scheme, vo)
+	schemes := []string{awskms.Scheme, vaulttransit.Scheme}
+	if c.Keys.AllowLocalCustomerKeys {
+		schemes = append(schemes, local.Scheme)
+	}
 	for scheme, o := range c.ExtraDrivers {
 		kr.Register(scheme, o)
 		schemes = append(schemes, scheme)
 	}
-	return schemes
+	return schemes, nil
+}
+
+// Keyring returns a keyring whose drivers may call exactly the key
+// endpoints c registers (for tools such as sealctl decrypt).
+func (c *Config) Keyring() (*keys.Keyring, error) {
+	kr := keys.NewKeyring()
+	if _, err := registerDrivers(kr, c); err != nil {
+		return nil, err
+	}
+	return kr, nil
+}
+
+func awsOpener(c *Config) *awskms.Opener {
+	o := &awskms.Opener{Regions: c.Keys.AWSKMS.Regions, ProviderURI: c.Keys.ProviderKeyURI}
+	for _, a := range c.Keys.AWSKMS.Accounts {
+		o.Accounts = append(o.Accounts, awskms.Account{ID: a.ID, RoleARN: a.RoleARN, Accounts: a.Accounts})
+	}
+	return o
+}
+
+// vaultOpener registers the configured Vault servers with their tokens. It
+// returns an error naming the server when its credential is missing.
+func vaultOpener(c *Config) (*vaulttransit.Opener, error) {
+	o := &vaulttransit.Opener{ProviderURI: c.Keys.ProviderKeyURI}
+	for i, v := range c.Keys.Vault {
+		auth, err := vaultAuth(v)
+		if err != nil {
+			return nil, fmt.Errorf("config: keys.vault[%d] (%s): %w", i, v.Address, err)
+		}
+		o.Servers = append(o.Servers, vaulttransit.Server{
+			Address: v.Address, Mounts: v.Mounts, Accounts: v.Accounts, Auth: auth,
+			CACert: v.CAFile, Namespace: v.Namespace, Timeout: v.Timeout,
+		})
+	}
+	return o, nil
+}
+
+func vaultAuth(v VaultServer) (vaulttransit.TokenSource, error) {
+	switch {
+	case v.AppRole != nil:
+		a := v.AppRole
+		return &vaulttransit.AppRole{Mount: a.Mount,
+			RoleID: secretFrom("approle.role_id", a.RoleIDEnv, a.RoleIDFile), SecretID: secretFrom("approle.secret_id", a.SecretIDEnv, a.SecretIDFile)}, nil
+	case v.TokenFile != "":
+		return &vaulttransit.FileToken{Path: v.TokenFile}, nil
+	}
+	env := v.TokenEnv
+	if env == "" {
+		env = "VAULT_TOKEN"
+	}
+	tok := strings.TrimSpace(os.Getenv(env))
+	if tok == "" {
+		return nil, fmt.Errorf("the environment variable %s that should hold its token is empty", env)
+	}
+	return vaulttransit.StaticToken(tok), nil
+}
+
+// secretFrom returns a function that reads a credential from the
+// environment variable env, or else the file path.
+func secretFrom(what, env, path string) func() (string, error) {
+	return func() (string, error) {
+		if env != "" {
+			if v := strings.TrimSpace(os.Getenv(env)); v != "" {
+				return v, nil
+			}
+			return "", fmt.Errorf("%s: environment variable %s is empty", what, env)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+}
+
+var (
+	awsRegionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	awsAccountRE = regexp.MustCompile(`^[0-9]{12}$`)
+	roleARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
+)
+
+// validateKeys checks the key endpoint registrations.
+func (c *Config) validateKeys() error {
+	var errs []error
+	for i, v := range c.Keys.Vault {
+		where := fmt.Sprintf("keys.vault[%d]", i)
+		if (vaulttransit.Server{Address: v.Address}).Host() == "" {
+			errs = append(errs, fmt.Errorf("config: %s.address %q: want http(s)://HOST:PORT", where, v.Address))
+		}
+		n := 0
+		for _, set := range []bool{v.TokenEnv != "", v.TokenFile != "", v.AppRole != nil} {
+			if set {
+				n++
+			}
+		}
+		if n > 1 {
+			errs = append(errs, fmt.Errorf("config: %s: give one of token_env, token_file, approle", where))
+		}
+		if a := v.AppRole; a != nil && ((a.RoleIDEnv == "") == (a.RoleIDFile == "") || (a.SecretIDEnv == "") == (a.SecretIDFile == "")) {
+			errs = append(errs, fmt.Errorf("config: %s.approle: give one of role_id_env, role_id_file and one of secret_id_env, secret_id_file", where))
+		}
+		for j, w := range c.Keys.Vault[:i] {
+			if (vaulttransit.Server{Address: w.Address}).Host() == (vaulttransit.Server{Address: v.Address}).Host() {
+				errs = append(errs, fmt.Errorf("config: %s: the same server as keys.vault[%d]", where, j))
+			}
+		}
+	}
+	for _, r := range c.Keys.AWSKMS.Regions {
+		if !awsRegionRE.MatchString(r) {
+			errs = append(errs, fmt.Errorf("config: keys.aws_kms.regions: %q is not an AWS region", r))
+		}
+	}
+	for i, a := range c.Keys.AWSKMS.Accounts {
+		if !awsAccountRE.MatchString(a.ID) {
+			errs = append(errs, fmt.Errorf("config: keys.aws_kms.accounts[%d].id %q: want 12 digits", i, a.ID))
+		}
+		if a.RoleARN != "" && !roleARNRE.MatchString(a.RoleARN) {
+			errs = append(errs, fmt.Errorf("config: keys.aws_kms.accounts[%d].role_arn %q: want arn:aws:iam::ACCOUNT:role/NAME", i, a.RoleARN))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -2,8 +2,16 @@
 // "aws-kms://arn:aws:kms:REGION:ACCOUNT:key/ID" or, for an alias,
 // "aws-kms://arn:aws:kms:REGION:ACCOUNT:alias/NAME". It is the only package
 // of sealgate that imports aws-sdk-go-v2. Clients follow the SDK's default
-// configuration chain (AWS_REGION, credentials, AWS_ENDPOINT_URL_KMS), with
-// the region taken from the key's ARN.
+// configuration chain (credentials, AWS_ENDPOINT_URL_KMS), with the region
+// taken from the key's ARN; the Opener serves only registered regions and
+// AWS accounts, optionally through a role assumed per sealgate account.
+//
+// # Aliases
+//
+// An alias is resolved at every wrap: KMS Encrypt names the key that did the
+// encryption, and that key's ARN is what the header records (see
+// keys.ResolvingWrapper). Reads decrypt by key ARN, so re-pointing an alias
+// changes which key new artifacts use and leaves old ones readable.
 //
 // # Encryption context
 //
@@ -53,7 +61,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -83,9 +90,10 @@ var arnRE = regexp.MustCompile(`^arn:(aws[a-z-]*):kms:([a-z0-9-]+):([0-9]{12}):(
 
 // keyARN is a parsed key URI.
 type keyARN struct {
-	arn    string
-	region string
-	alias  bool
+	arn     string
+	region  string
+	account string
+	alias   bool
 }
 
 // parseURI parses "aws-kms://ARN". It returns an error wrapping
@@ -99,19 +107,18 @@ func parseURI(uri string) (keyARN, error) {
 	if m == nil {
 		return keyARN{}, fmt.Errorf("%w: %q is not a KMS key or alias ARN", keys.ErrUnknownKey, uri)
 	}
-	return keyARN{arn: arn, region: m[2], alias: strings.HasPrefix(m[4], "alias/")}, nil
+	return keyARN{arn: arn, region: m[2], account: m[3], alias: strings.HasPrefix(m[4], "alias/")}, nil
 }
 
 // Wrapper wraps data keys with one AWS KMS key. It is safe for concurrent
 // use.
 type Wrapper struct {
-	client *kms.Client
-	uri    string
-	key    keyARN
-
-	mu     sync.Mutex
-	target string // the key ARN that answers for the URI, once known
+	uri       string
+	key       keyARN
+	clientFor func(ctx context.Context, account string) (*kms.Client, error)
 }
+
+var _ keys.ResolvingWrapper = (*Wrapper)(nil)
 
 // New returns the Wrapper for uri that calls KMS through client. It returns
 // an error wrapping keys.ErrUnknownKey when uri is not an aws-kms URI with a
@@ -124,11 +131,7 @@ func New(client *kms.Client, uri string) (*Wrapper, error) {
 	if client == nil {
 		return nil, errors.New("awskms: nil KMS client")
 	}
-	w := &Wrapper{client: client, uri: uri, key: k}
-	if !k.alias {
-		w.target = k.arn
-	}
-	return w, nil
+	return &Wrapper{uri: uri, key: k, clientFor: func(context.Context, string) (*kms.Client, error) { return client, nil }}, nil
 }
 
 // KeyURI returns "aws-kms://ARN".
@@ -137,42 +140,104 @@ func (w *Wrapper) KeyURI() string { return w.uri }
 // Wrap encrypts plaintext with KMS Encrypt under the Wrapper's key, bound to
 // ec (see the package documentation). It returns an error wrapping
 // keys.ErrKeyRevoked when KMS refuses, keys.ErrKeyUnavailable when KMS
-// cannot be reached or fails, an error satisfying errors.Is(err, ctx.Err())
-// when ctx ends first, and a plain error when ec holds ContextDigestKey.
+// cannot be reached or fails, keys.ErrKeyNotAllowed when ec's account may
+// not use the key, an error satisfying errors.Is(err, ctx.Err()) when ctx
+// ends first, and a plain error when ec holds ContextDigestKey.
 func (w *Wrapper) Wrap(ctx context.Context, plaintext []byte, ec keys.EncryptionContext) ([]byte, error) {
+	wrapped, _, err := w.WrapResolved(ctx, plaintext, ec)
+	return wrapped, err
+}
+
+// WrapResolved wraps like Wrap and also returns the URI of the key that KMS
+// says did the encryption: for an alias, the key it points to now. Unwrap by
+// that key keeps the artifact readable after the alias is re-pointed. It
+// returns an error wrapping keys.ErrIntegrity when KMS answers with a key
+// outside the alias's region and AWS account.
+func (w *Wrapper) WrapResolved(ctx context.Context, plaintext []byte, ec keys.EncryptionContext) ([]byte, string, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("awskms: wrap with %s: %w", w.uri, err)
+		return nil, "", fmt.Errorf("awskms: wrap with %s: %w", w.uri, err)
 	}
 	kc, err := kmsContext(ec)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	out, err := w.client.Encrypt(ctx, &kms.EncryptInput{
+	client, err := w.clientFor(ctx, ec[keys.ContextAccount])
+	if err != nil {
+		return nil, "", err
+	}
+	out, err := client.Encrypt(ctx, &kms.EncryptInput{
 		KeyId:             aws.String(w.key.arn),
 		Plaintext:         plaintext,
 		EncryptionContext: kc,
 	})
 	if err != nil {
-		return nil, classify(ctx, "wrap with "+w.uri, err)
+		return nil, "", classify(ctx, "wrap with "+w.uri, err)
+	}
+	keyURI, err := w.answered(aws.ToString(out.KeyId))
+	if err != nil {
+		return nil, "", fmt.Errorf("awskms: wrap with %s: %w", w.uri, err)
 	}
 	t, err := blobTag(plaintext, out.CiphertextBlob)
 	if err != nil {
-		return nil, fmt.Errorf("awskms: wrap with %s: %w", w.uri, err)
+		return nil, "", fmt.Errorf("awskms: wrap with %s: %w", w.uri, err)
 	}
 	wrapped := make([]byte, 0, 1+len(out.CiphertextBlob)+tagLen)
 	wrapped = append(wrapped, formatV1)
 	wrapped = append(wrapped, out.CiphertextBlob...)
-	return append(wrapped, t...), nil
+	return append(wrapped, t...), keyURI, nil
 }
 
-// Unwrap decrypts the blob in wrapped with KMS Decrypt, naming the
-// Wrapper's key and passing ec as Wrap does, checks that the key that
-// answered is the Wrapper's key (for an alias, the key it pointed to when
-// first resolved), and checks the tag before it returns the plaintext. It
-// returns an error wrapping keys.ErrIntegrity when the framing or tag of
-// wrapped, the key or ec do not match, keys.ErrKeyRevoked when KMS refuses, keys.ErrKeyUnavailable
-// when KMS cannot be reached or fails, or an error satisfying
-// errors.Is(err, ctx.Err()) when ctx ends first.
+// answered returns the key URI of the key ARN that KMS named in its answer,
+// checking that it is the Wrapper's key, or for an alias a key of the same
+// region and AWS account. It returns an error wrapping keys.ErrIntegrity
+// otherwise.
+func (w *Wrapper) answered(got string) (string, error) {
+	if !w.key.alias {
+		if got != w.key.arn {
+			return "", fmt.Errorf("%w: answered by key %q, want %q", keys.ErrIntegrity, got, w.key.arn)
+		}
+		return w.uri, nil
+	}
+	k, err := parseURI(Scheme + "://" + got)
+	if err != nil || k.alias || k.region != w.key.region || k.account != w.key.account {
+		return "", fmt.Errorf("%w: alias answered by key %q outside its region and account", keys.ErrIntegrity, got)
+	}
+	return Scheme + "://" + got, nil
+}
+
+// ResolveKeyURI returns the URI of the key the Wrapper names now: its own
+// for a key ARN, or for an alias the key it points to (DescribeKey, asked
+// anew every time). It returns the errors of classify when DescribeKey
+// fails.
+func (w *Wrapper) ResolveKeyURI(ctx context.Context) (string, error) {
+	if !w.key.alias {
+		return w.uri, nil
+	}
+	client, err := w.clientFor(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(w.key.arn)})
+	if err != nil {
+		return "", classify(ctx, "resolve alias "+w.uri, err)
+	}
+	if out.KeyMetadata == nil {
+		return "", fmt.Errorf("awskms: resolve alias %s: %w: no key ARN in the answer", w.uri, keys.ErrKeyUnavailable)
+	}
+	return w.answered(aws.ToString(out.KeyMetadata.Arn))
+}
+
+// Unwrap decrypts the blob in wrapped with KMS Decrypt, passing ec as Wrap
+// does, checks that the key that answered is the Wrapper's key, and checks
+// the tag before it returns the plaintext. A key ARN is named in the call;
+// an alias (slots written before aliases were resolved at wrap time) is not,
+// so that KMS decrypts with the key the blob names, which must then lie in
+// the alias's region and AWS account. It returns an error wrapping
+// keys.ErrIntegrity when the framing or tag of wrapped, the key or ec do not
+// match, keys.ErrKeyRevoked when KMS refuses, keys.ErrKeyUnavailable when
+// KMS cannot be reached or fails, keys.ErrKeyNotAllowed when ec's account
+// may not use the key, or an error satisfying errors.Is(err, ctx.Err()) when
+// ctx ends first.
 func (w *Wrapper) Unwrap(ctx context.Context, wrapped []byte, ec keys.EncryptionContext) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("awskms: unwrap with %s: %w", w.uri, err)
@@ -185,52 +250,27 @@ func (w *Wrapper) Unwrap(ctx context.Context, wrapped []byte, ec keys.Encryption
 	if err != nil {
 		return nil, fmt.Errorf("awskms: unwrap with %s: %w: %v", w.uri, keys.ErrIntegrity, err)
 	}
-	want, err := w.targetARN(ctx)
+	client, err := w.clientFor(ctx, ec[keys.ContextAccount])
 	if err != nil {
 		return nil, err
 	}
-	out, err := w.client.Decrypt(ctx, &kms.DecryptInput{
-		CiphertextBlob:    blob,
-		KeyId:             aws.String(w.key.arn),
-		EncryptionContext: kc,
-	})
+	in := &kms.DecryptInput{CiphertextBlob: blob, EncryptionContext: kc}
+	if !w.key.alias {
+		in.KeyId = aws.String(w.key.arn)
+	}
+	out, err := client.Decrypt(ctx, in)
 	if err != nil {
 		return nil, classify(ctx, "unwrap with "+w.uri, err)
 	}
-	if got := aws.ToString(out.KeyId); got != want {
+	if _, err := w.answered(aws.ToString(out.KeyId)); err != nil {
 		clear(out.Plaintext)
-		return nil, fmt.Errorf("awskms: unwrap with %s: %w: answered by key %q, want %q", w.uri, keys.ErrIntegrity, got, want)
+		return nil, fmt.Errorf("awskms: unwrap with %s: %w", w.uri, err)
 	}
 	if t, err := blobTag(out.Plaintext, blob); err != nil || !hmac.Equal(t, tag) {
 		clear(out.Plaintext)
 		return nil, fmt.Errorf("awskms: unwrap with %s: %w: wrapped key tag mismatch", w.uri, keys.ErrIntegrity)
 	}
 	return out.Plaintext, nil
-}
-
-// targetARN returns the key ARN expected to answer Decrypt: the URI's own ARN
-// for a key, or the key an alias points to, looked up once with DescribeKey.
-// It returns the errors of classify when DescribeKey fails.
-func (w *Wrapper) targetARN(ctx context.Context) (string, error) {
-	w.mu.Lock()
-	target := w.target
-	w.mu.Unlock()
-	if target != "" {
-		return target, nil
-	}
-	out, err := w.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(w.key.arn)})
-	if err != nil {
-		return "", classify(ctx, "resolve alias "+w.uri, err)
-	}
-	if out.KeyMetadata == nil || aws.ToString(out.KeyMetadata.Arn) == "" {
-		return "", fmt.Errorf("awskms: resolve alias %s: %w: no key ARN in the answer", w.uri, keys.ErrKeyUnavailable)
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.target == "" {
-		w.target = aws.ToString(out.KeyMetadata.Arn)
-	}
-	return w.target, nil
 }
 
 // kmsContext returns the KMS EncryptionContext for ec: its entries plus

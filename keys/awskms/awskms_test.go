@@ -29,7 +29,7 @@ func startKMS(t *testing.T) (*servers.LocalKMS, *awskms.Opener) {
 	}
 	k := servers.StartLocalKMS(t)
 	k.Setenv(t)
-	return k, &awskms.Opener{}
+	return k, &awskms.Opener{Regions: []string{k.Region}, Accounts: []awskms.Account{{ID: k.AccountID, Accounts: []string{"*"}}}}
 }
 
 func open(t *testing.T, o *awskms.Opener, arn string) keys.Wrapper {

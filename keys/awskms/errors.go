@@ -56,8 +56,8 @@ var (
 //     unavailable key stores, throttling, any 5xx status, failed
 //     authentication of our credentials, and every failure where KMS sent
 //     no answer at all (network errors, timeouts, credential lookups);
-//   - no class for other answers of KMS (validation errors, wrong key usage),
-//     which are configuration mistakes rather than key states.
+//   - keys.ErrKeyRevoked too for other answers of KMS (validation errors,
+//     wrong key usage): KMS answered, and the key cannot serve sealgate.
 //
 // The message starts with "awskms: " and holds the SDK's error, which names
 // the operation and KMS's message but never the request's plaintext.
@@ -114,10 +114,10 @@ func classOf(err error) error {
 		if s == 0 || s >= 500 || s == http.StatusTooManyRequests {
 			return keys.ErrKeyUnavailable
 		}
-		return nil // KMS answered with an error of no class
+		return keys.ErrKeyRevoked // KMS answered and refused: the key cannot serve
 	}
 	if apiErr != nil {
-		return nil
+		return keys.ErrKeyRevoked
 	}
 	var invalid *smithy.InvalidParamsError
 	if errors.As(err, &invalid) {

@@ -79,7 +79,7 @@ func TestErrorClasses(t *testing.T) {
 	for _, c := range []struct {
 		status int
 		code   string
-		want   error // nil: no class
+		want   error
 	}{
 		{400, "DisabledException", keys.ErrKeyRevoked},
 		{400, "KMSInvalidStateException", keys.ErrKeyRevoked},
@@ -96,8 +96,8 @@ func TestErrorClasses(t *testing.T) {
 		{503, "", keys.ErrKeyUnavailable},
 		{502, "SomethingNew", keys.ErrKeyUnavailable},
 		{429, "", keys.ErrKeyUnavailable},
-		{400, "ValidationException", nil},
-		{400, "InvalidKeyUsageException", nil},
+		{400, "ValidationException", keys.ErrKeyRevoked},
+		{400, "InvalidKeyUsageException", keys.ErrKeyRevoked},
 	} {
 		name := fmt.Sprintf("%d %s", c.status, c.code)
 		body := "{}"
@@ -200,7 +200,9 @@ func TestReservedContextEntry(t *testing.T) {
 }
 
 func TestOpenWrapperURIs(t *testing.T) {
-	o := &awskms.Opener{Client: kms.New(kms.Options{Region: "us-east-1"})}
+	o := &awskms.Opener{Client: kms.New(kms.Options{Region: "us-east-1"}),
+		Regions:  []string{"us-east-1", "eu-west-2", "us-gov-west-1"},
+		Accounts: []awskms.Account{{ID: "111122223333", Accounts: []string{"*"}}}}
 	for _, uri := range []string{
 		"",
 		"local://provider",

@@ -20,7 +20,9 @@ func classify(ctx context.Context, op string, err error) error {
 	}
 	class := classOf(err)
 	if class == nil {
-		return fmt.Errorf("vaulttransit: %s: %w", op, err)
+		// An answer of no known meaning: the key service is not usable now.
+		// Clients learn nothing more (not whether anything listened at all).
+		class = keys.ErrKeyUnavailable
 	}
 	return fmt.Errorf("%w: vaulttransit: %s: %v", class, op, err)
 }

@@ -3,7 +3,8 @@ package vaulttransit
 import (
 	"context"
 	"fmt"
-	"os"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,73 +14,176 @@ import (
 	"github.com/sealgate/sealgate/keys"
 )
 
-// Opener serves hcvault:// URIs, with one client per Vault host. Vault's
-// own configuration applies where the Opener names nothing: VAULT_TOKEN for
-// the token, VAULT_ADDR's scheme and TLS settings (VAULT_CACERT, ...) for a
-// host that matches it. Use an Opener by pointer: it holds a mutex.
-type Opener struct {
-	// Token authenticates; empty means VAULT_TOKEN.
-	Token string
-	// Scheme is "http" or "https" for hosts other than VAULT_ADDR's;
-	// default https.
-	Scheme string
-	// Timeout of one Vault request; default 5s.
+// Server is one Vault server the operator registered: the only hosts the
+// driver ever calls, each with its own credential.
+type Server struct {
+	// Address is the server's URL, e.g. "https://vault.example.com:8200".
+	// Key URIs name it by its host and port.
+	Address string
+	// Mounts are the Transit mounts keys may live on; empty means
+	// "transit".
+	Mounts []string
+	// Accounts are the sealgate accounts that may name keys on this server
+	// as customer keys; "*" allows every account. Empty: none (a server for
+	// the provider's key only).
+	Accounts []string
+	// Auth supplies the token sent to this server, and to no other.
+	Auth TokenSource
+	// CACert is a PEM file of CAs that verify the server's certificate;
+	// empty means the system roots.
+	CACert string
+	// Namespace is the Vault Enterprise namespace, if any.
+	Namespace string
+	// Timeout of one request; default 5s.
 	Timeout time.Duration
-
-	mu      sync.Mutex
-	clients map[string]*vault.Client
 }
 
-var _ keys.Opener = (*Opener)(nil)
+// Host returns the HOST:PORT that key URIs use for s, or "" when Address
+// is not an http(s) URL with a host.
+func (s Server) Host() string {
+	u, err := url.Parse(s.Address)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" && u.Path != "/" {
+		return ""
+	}
+	return strings.ToLower(u.Host)
+}
+
+func (s Server) mounts() []string {
+	if len(s.Mounts) == 0 {
+		return []string{"transit"}
+	}
+	return s.Mounts
+}
+
+// allows reports whether account may use keys on s as a customer key.
+func (s Server) allows(account string) bool {
+	return slices.Contains(s.Accounts, "*") || slices.Contains(s.Accounts, account)
+}
+
+// Opener serves hcvault:// URIs of registered servers only. A URI naming any
+// other host or mount is refused with keys.ErrKeyNotAllowed before any
+// network I/O, so no token ever reaches a host the operator did not name.
+// Vault's environment variables (VAULT_ADDR, VAULT_TOKEN, VAULT_AGENT_ADDR)
+// are never consulted. Use an Opener by pointer: it holds a mutex.
+type Opener struct {
+	Servers []Server
+	// ProviderURI is the provider's own key; it may be opened (for reads and
+	// uploads under the provider key) whatever the server's Accounts say.
+	ProviderURI string
+
+	mu      sync.Mutex
+	clients map[string]*serverClient // by host
+}
+
+var (
+	_ keys.Opener         = (*Opener)(nil)
+	_ keys.AccountChecker = (*Opener)(nil)
+)
+
+// serverClient is the client of one registered server.
+type serverClient struct {
+	srv    Server
+	client *vault.Client
+}
+
+// find returns the registered server of ref, or an error wrapping
+// keys.ErrKeyNotAllowed.
+func (o *Opener) find(ref keyRef) (Server, error) {
+	for _, s := range o.Servers {
+		if s.Host() != strings.ToLower(ref.host) {
+			continue
+		}
+		if !slices.Contains(s.mounts(), ref.mount) {
+			return Server{}, fmt.Errorf("%w: vaulttransit: mount %q is not registered for this Vault server", keys.ErrKeyNotAllowed, ref.mount)
+		}
+		return s, nil
+	}
+	return Server{}, fmt.Errorf("%w: vaulttransit: no Vault server is registered for this key URI", keys.ErrKeyNotAllowed)
+}
+
+// CheckAccount reports whether account may name uri as a customer key. It
+// makes no network call.
+func (o *Opener) CheckAccount(uri, account string) error {
+	ref, err := parseURI(uri)
+	if err != nil {
+		return err
+	}
+	s, err := o.find(ref)
+	if err != nil {
+		return err
+	}
+	if !s.allows(account) {
+		return fmt.Errorf("%w: vaulttransit: this Vault server is not registered for the account", keys.ErrKeyNotAllowed)
+	}
+	return nil
+}
 
 // OpenWrapper returns the Wrapper for uri. It returns an error wrapping
-// keys.ErrUnknownKey for a URI that is not hcvault://HOST:PORT/MOUNT/keys/NAME.
+// keys.ErrUnknownKey for a URI that is not hcvault://HOST:PORT/MOUNT/keys/NAME,
+// and keys.ErrKeyNotAllowed for a host or mount that is not registered. The
+// Wrapper refuses, per call, an encryption context whose account the server
+// is not registered for (the provider's key excepted).
 func (o *Opener) OpenWrapper(_ context.Context, uri string) (keys.Wrapper, error) {
 	ref, err := parseURI(uri)
 	if err != nil {
 		return nil, err
 	}
-	c, err := o.client(ref.host)
+	s, err := o.find(ref)
 	if err != nil {
 		return nil, err
 	}
-	return &Wrapper{uri: uri, client: c, mount: ref.mount, name: ref.name}, nil
+	sc, err := o.client(s)
+	if err != nil {
+		return nil, err
+	}
+	allow := s.allows
+	if uri == o.ProviderURI {
+		allow = func(string) bool { return true }
+	}
+	return &Wrapper{uri: uri, client: sc.client, auth: s.Auth, mount: ref.mount, name: ref.name, allow: allow}, nil
 }
 
-func (o *Opener) client(host string) (*vault.Client, error) {
+func (o *Opener) client(s Server) (*serverClient, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if c, ok := o.clients[host]; ok {
+	if c, ok := o.clients[s.Host()]; ok {
 		return c, nil
 	}
-	c, err := NewClient(host, o.Token, o.Scheme, o.Timeout)
+	c, err := NewServerClient(s)
 	if err != nil {
 		return nil, err
 	}
+	sc := &serverClient{srv: s, client: c}
 	if o.clients == nil {
-		o.clients = map[string]*vault.Client{}
+		o.clients = map[string]*serverClient{}
 	}
-	o.clients[host] = c
-	return c, nil
+	o.clients[s.Host()] = sc
+	return sc, nil
 }
 
-// NewClient returns a Vault client for host with few retries and a short
-// timeout, so that an unreachable Vault fails fast as unavailable.
-func NewClient(host, token, scheme string, timeout time.Duration) (*vault.Client, error) {
-	cfg := vault.DefaultConfig() // reads VAULT_ADDR, VAULT_CACERT, ...
+// NewServerClient returns a Vault client for s alone: its address, its CA,
+// few retries and a short timeout (an unreachable Vault fails fast as
+// unavailable), no redirects (which could send the token elsewhere), and no
+// token until a call sets the one s.Auth gives.
+func NewServerClient(s Server) (*vault.Client, error) {
+	if s.Host() == "" {
+		return nil, fmt.Errorf("vaulttransit: server address %q: want http(s)://HOST:PORT", s.Address)
+	}
+	cfg := vault.DefaultConfig()
 	if cfg.Error != nil {
 		return nil, fmt.Errorf("vaulttransit: config: %w", cfg.Error)
 	}
-	if hostOf(cfg.Address) != host {
-		if scheme == "" {
-			scheme = "https"
+	cfg.Address, cfg.AgentAddress = strings.TrimSuffix(s.Address, "/"), ""
+	if s.CACert != "" {
+		if err := cfg.ConfigureTLS(&vault.TLSConfig{CACert: s.CACert}); err != nil {
+			return nil, fmt.Errorf("vaulttransit: CA file: %w", err)
 		}
-		cfg.Address = scheme + "://" + host
 	}
-	if timeout <= 0 {
-		timeout = 5 * time.Second
+	cfg.Timeout = s.Timeout
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
 	}
-	cfg.Timeout = timeout
+	cfg.DisableRedirects = true
 	cfg.MaxRetries = 1
 	cfg.MinRetryWait = 100 * time.Millisecond
 	cfg.MaxRetryWait = 500 * time.Millisecond
@@ -87,8 +191,21 @@ func NewClient(host, token, scheme string, timeout time.Duration) (*vault.Client
 	if err != nil {
 		return nil, fmt.Errorf("vaulttransit: client: %w", err)
 	}
-	if token == "" {
-		token = strings.TrimSpace(os.Getenv("VAULT_TOKEN"))
+	c.ClearToken() // vault/api reads VAULT_TOKEN; this server gets only its own
+	c.SetNamespace(s.Namespace)
+	return c, nil
+}
+
+// NewClient returns a client for the server at host over scheme ("http" or
+// "https") that authenticates with token. It is a shorthand for tests and
+// tools; the gateway registers servers through Opener.
+func NewClient(host, token, scheme string, timeout time.Duration) (*vault.Client, error) {
+	if scheme == "" {
+		scheme = "https"
+	}
+	c, err := NewServerClient(Server{Address: scheme + "://" + host, Timeout: timeout})
+	if err != nil {
+		return nil, err
 	}
 	if token != "" {
 		c.SetToken(token)

@@ -16,7 +16,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	vault "github.com/hashicorp/vault/api"
@@ -31,7 +30,9 @@ const Scheme = "hcvault"
 type Wrapper struct {
 	uri         string
 	client      *vault.Client
+	auth        TokenSource // nil: client already carries its token
 	mount, name string
+	allow       func(account string) bool // nil: any account
 }
 
 // keyRef is a parsed key URI.
@@ -75,10 +76,14 @@ func (w *Wrapper) KeyURI() string { return w.uri }
 // permission, key deleted), keys.ErrKeyUnavailable when Vault cannot be
 // reached or answers with a server error, or the context's error.
 func (w *Wrapper) Wrap(ctx context.Context, plaintext []byte, ec keys.EncryptionContext) ([]byte, error) {
-	if err := w.checkKeyExists(ctx); err != nil {
+	c, err := w.clientFor(ctx, ec)
+	if err != nil {
 		return nil, err
 	}
-	secret, err := w.client.Logical().WriteWithContext(ctx, w.mount+"/encrypt/"+w.name, map[string]any{
+	if err := w.checkKeyExists(ctx, c); err != nil {
+		return nil, err
+	}
+	secret, err := c.Logical().WriteWithContext(ctx, w.mount+"/encrypt/"+w.name, map[string]any{
 		"plaintext":       base64.StdEncoding.EncodeToString(plaintext),
 		"associated_data": base64.StdEncoding.EncodeToString(ec.Encode()),
 	})
@@ -101,7 +106,11 @@ func (w *Wrapper) Unwrap(ctx context.Context, wrapped []byte, ec keys.Encryption
 	if !strings.HasPrefix(string(wrapped), "vault:v") {
 		return nil, fmt.Errorf("%w: vaulttransit: not a Vault ciphertext", keys.ErrIntegrity)
 	}
-	secret, err := w.client.Logical().WriteWithContext(ctx, w.mount+"/decrypt/"+w.name, map[string]any{
+	c, err := w.clientFor(ctx, ec)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := c.Logical().WriteWithContext(ctx, w.mount+"/decrypt/"+w.name, map[string]any{
 		"ciphertext":      string(wrapped),
 		"associated_data": base64.StdEncoding.EncodeToString(ec.Encode()),
 	})
@@ -118,8 +127,8 @@ func (w *Wrapper) Unwrap(ctx context.Context, wrapped []byte, ec keys.Encryption
 
 // checkKeyExists reads the key's metadata. A token that may not read it is
 // trusted to lack "create" on encrypt as well, so the check is skipped.
-func (w *Wrapper) checkKeyExists(ctx context.Context) error {
-	secret, err := w.client.Logical().ReadWithContext(ctx, w.mount+"/keys/"+w.name)
+func (w *Wrapper) checkKeyExists(ctx context.Context, c *vault.Client) error {
+	secret, err := c.Logical().ReadWithContext(ctx, w.mount+"/keys/"+w.name)
 	var re *vault.ResponseError
 	if errors.As(err, &re) && re.StatusCode == 403 {
 		return nil
@@ -133,18 +142,36 @@ func (w *Wrapper) checkKeyExists(ctx context.Context) error {
 	return nil
 }
 
+// clientFor checks that ec's account may use this key and returns a client
+// carrying the registered server's token. It returns an error wrapping
+// keys.ErrKeyNotAllowed for another account, and keys.ErrKeyUnavailable
+// when no token can be had.
+func (w *Wrapper) clientFor(ctx context.Context, ec keys.EncryptionContext) (*vault.Client, error) {
+	if w.allow != nil && !w.allow(ec[keys.ContextAccount]) {
+		return nil, fmt.Errorf("%w: vaulttransit: the key's server is not registered for the account", keys.ErrKeyNotAllowed)
+	}
+	if w.auth == nil {
+		return w.client, nil
+	}
+	login, err := w.client.CloneWithHeaders()
+	if err != nil {
+		return nil, fmt.Errorf("%w: vaulttransit: client: %v", keys.ErrKeyUnavailable, err)
+	}
+	login.ClearToken()
+	tok, err := w.auth.Token(ctx, login)
+	if err != nil {
+		if errors.Is(err, keys.ErrKeyRevoked) || errors.Is(err, keys.ErrKeyUnavailable) || ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", keys.ErrKeyUnavailable, err)
+	}
+	login.SetToken(tok)
+	return login, nil
+}
+
 func secretData(s *vault.Secret) map[string]any {
 	if s == nil || s.Data == nil {
 		return map[string]any{}
 	}
 	return s.Data
-}
-
-// hostOf returns the host:port of a Vault address URL.
-func hostOf(addr string) string {
-	u, err := url.Parse(addr)
-	if err != nil {
-		return ""
-	}
-	return u.Host
 }

@@ -148,7 +148,11 @@ func TestOpenerRejectsBadURIs(t *testing.T) {
 			t.Errorf("OpenWrapper(%q): got %v, want ErrUnknownKey", uri, err)
 		}
 	}
+	if _, err := o.OpenWrapper(context.Background(), "hcvault://127.0.0.1:8200/transit/keys/acme"); !errors.Is(err, keys.ErrKeyNotAllowed) {
+		t.Errorf("OpenWrapper of a good URI on no registered server: got %v, want ErrKeyNotAllowed", err)
+	}
+	o = &vaulttransit.Opener{Servers: []vaulttransit.Server{{Address: "http://127.0.0.1:8200", Accounts: []string{"*"}, Auth: vaulttransit.StaticToken("t")}}}
 	if _, err := o.OpenWrapper(context.Background(), "hcvault://127.0.0.1:8200/transit/keys/acme"); err != nil {
-		t.Errorf("OpenWrapper of a good URI: %v", err)
+		t.Errorf("OpenWrapper of a good URI on a registered server: %v", err)
 	}
 }

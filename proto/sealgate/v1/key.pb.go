@@ -32,6 +32,9 @@ const (
 	KeyAccess_STATE_REVOKED KeyAccess_State = 2
 	// The key service could not be reached.
 	KeyAccess_STATE_UNAVAILABLE KeyAccess_State = 3
+	// The key's service is not registered for the account (an endpoint
+	// the operator did not list): the gateway did not call it.
+	KeyAccess_STATE_NOT_ALLOWED KeyAccess_State = 4
 )
 
 // Enum value maps for KeyAccess_State.
@@ -41,12 +44,14 @@ var (
 		1: "STATE_OK",
 		2: "STATE_REVOKED",
 		3: "STATE_UNAVAILABLE",
+		4: "STATE_NOT_ALLOWED",
 	}
 	KeyAccess_State_value = map[string]int32{
 		"STATE_UNSPECIFIED": 0,
 		"STATE_OK":          1,
 		"STATE_REVOKED":     2,
 		"STATE_UNAVAILABLE": 3,
+		"STATE_NOT_ALLOWED": 4,
 	}
 )
 
@@ -391,16 +396,17 @@ const file_sealgate_v1_key_proto_rawDesc = "" +
 	"\n" +
 	"\x15sealgate/v1/key.proto\x12\vsealgate.v1\x1a\x19sealgate/v1/account.proto\"1\n" +
 	"\x15CheckKeyAccessRequest\x12\x18\n" +
-	"\aaccount\x18\x01 \x01(\tR\aaccount\"\xc8\x01\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"\xdf\x01\n" +
 	"\tKeyAccess\x12\x17\n" +
 	"\akey_uri\x18\x01 \x01(\tR\x06keyUri\x122\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1c.sealgate.v1.KeyAccess.StateR\x05state\x12\x16\n" +
-	"\x06detail\x18\x03 \x01(\tR\x06detail\"V\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\"m\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bSTATE_OK\x10\x01\x12\x11\n" +
 	"\rSTATE_REVOKED\x10\x02\x12\x15\n" +
-	"\x11STATE_UNAVAILABLE\x10\x03\"D\n" +
+	"\x11STATE_UNAVAILABLE\x10\x03\x12\x15\n" +
+	"\x11STATE_NOT_ALLOWED\x10\x04\"D\n" +
 	"\x16CheckKeyAccessResponse\x12*\n" +
 	"\x04keys\x18\x01 \x03(\v2\x16.sealgate.v1.KeyAccessR\x04keys\"\x8c\x01\n" +
 	"\x16RewrapArtifactsRequest\x12\x18\n" +

@@ -1,0 +1,230 @@
+// Package limits keeps one tenant from exhausting the gateway for the
+// others: caps on concurrent upload and read streams per principal and per
+// account, a gateway-wide budget of stream buffer memory, and a per-account
+// rate of key probes. It knows nothing of gRPC; the gateway maps an
+// *Exceeded to RESOURCE_EXHAUSTED with a retry delay.
+package limits
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
+)
+
+// Kind is the kind of stream a slot is taken for.
+type Kind int
+
+// Stream kinds.
+const (
+	Upload Kind = iota
+	Read
+)
+
+func (k Kind) String() string {
+	if k == Upload {
+		return "uploads"
+	}
+	return "reads"
+}
+
+// Config sets the limits; zero fields take the defaults of Defaults.
+type Config struct {
+	// UploadsPerPrincipal and ReadsPerPrincipal cap the concurrent streams
+	// of one token subject within an account.
+	UploadsPerPrincipal int `yaml:"uploads_per_principal"`
+	ReadsPerPrincipal   int `yaml:"reads_per_principal"`
+	// UploadsPerAccount and ReadsPerAccount cap the concurrent streams of
+	// one account, all principals together.
+	UploadsPerAccount int `yaml:"uploads_per_account"`
+	ReadsPerAccount   int `yaml:"reads_per_account"`
+	// StreamMemory is the budget, in bytes, of buffers that all streams
+	// together may hold; each stream reserves its worst case when it starts.
+	StreamMemory int64 `yaml:"stream_memory_bytes"`
+	// KeyProbesPerSecond and KeyProbeBurst limit, per account, the calls
+	// that reach key services on a tenant's request (settings changes of
+	// the key policy, CheckKeyAccess, RewrapArtifacts).
+	KeyProbesPerSecond float64 `yaml:"key_probes_per_second"`
+	KeyProbeBurst      int     `yaml:"key_probe_burst"`
+}
+
+// Defaults are sized for a gateway of 2 cores and 4 GiB: a stream holds at
+// most about 6 MiB of buffers while it moves data at full speed (far less
+// while stalled), so 1 GiB of budget is ~170 such streams at once, and the
+// per-account caps keep one tenant to a fraction of that.
+func Defaults() Config {
+	return Config{
+		UploadsPerPrincipal: 32, ReadsPerPrincipal: 32,
+		UploadsPerAccount: 128, ReadsPerAccount: 128,
+		StreamMemory:       1 << 30,
+		KeyProbesPerSecond: 1, KeyProbeBurst: 5,
+	}
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	d := Defaults()
+	set := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	set(&c.UploadsPerPrincipal, d.UploadsPerPrincipal)
+	set(&c.ReadsPerPrincipal, d.ReadsPerPrincipal)
+	set(&c.UploadsPerAccount, d.UploadsPerAccount)
+	set(&c.ReadsPerAccount, d.ReadsPerAccount)
+	set(&c.KeyProbeBurst, d.KeyProbeBurst)
+	if c.StreamMemory == 0 {
+		c.StreamMemory = d.StreamMemory
+	}
+	if c.KeyProbesPerSecond == 0 {
+		c.KeyProbesPerSecond = d.KeyProbesPerSecond
+	}
+	return c
+}
+
+// Validate reports a limit that is negative or makes no sense.
+func (c Config) Validate() error {
+	for name, v := range map[string]int{
+		"uploads_per_principal": c.UploadsPerPrincipal, "reads_per_principal": c.ReadsPerPrincipal,
+		"uploads_per_account": c.UploadsPerAccount, "reads_per_account": c.ReadsPerAccount,
+		"key_probe_burst": c.KeyProbeBurst,
+	} {
+		if v < 0 {
+			return fmt.Errorf("limits: %s %d: must not be negative", name, v)
+		}
+	}
+	if c.StreamMemory < 0 || c.KeyProbesPerSecond < 0 {
+		return fmt.Errorf("limits: stream_memory_bytes and key_probes_per_second must not be negative")
+	}
+	return nil
+}
+
+// Exceeded says which limit refused a request and when to try again.
+type Exceeded struct {
+	// Limit names the limit: "uploads_per_principal", "reads_per_account",
+	// "stream_memory", "key_probes_per_account", ...
+	Limit string
+	// RetryAfter is a suggested delay before retrying.
+	RetryAfter time.Duration
+}
+
+func (e *Exceeded) Error() string { return "limits: " + e.Limit + " exceeded" }
+
+// maxProbeLimiters bounds the per-account rate limiters kept; when full,
+// limiters that are back to a full bucket are dropped (they would allow a
+// burst anyway).
+const maxProbeLimiters = 10000
+
+// Limiter enforces a Config. It is safe for concurrent use.
+type Limiter struct {
+	cfg Config
+	mem *semaphore.Weighted
+	now func() time.Time
+
+	mu        sync.Mutex
+	principal map[key]int
+	account   map[key]int
+	probes    map[string]*rate.Limiter
+}
+
+type key struct {
+	kind Kind
+	id   string
+}
+
+// New returns a Limiter for cfg (zero fields take their defaults).
+func New(cfg Config) *Limiter {
+	cfg = cfg.WithDefaults()
+	return &Limiter{
+		cfg: cfg, mem: semaphore.NewWeighted(cfg.StreamMemory), now: time.Now,
+		principal: map[key]int{}, account: map[key]int{}, probes: map[string]*rate.Limiter{},
+	}
+}
+
+// Config returns the limits in force.
+func (l *Limiter) Config() Config { return l.cfg }
+
+// Stream takes a slot for a stream of kind for principal (a token subject)
+// of account, and reserves mem bytes of the memory budget. It never waits:
+// when a cap or the budget is exhausted it returns an *Exceeded. The
+// returned release gives everything back; call it exactly once.
+func (l *Limiter) Stream(kind Kind, account, principal string, mem int64) (release func(), err error) {
+	perPrincipal, perAccount := l.cfg.UploadsPerPrincipal, l.cfg.UploadsPerAccount
+	if kind == Read {
+		perPrincipal, perAccount = l.cfg.ReadsPerPrincipal, l.cfg.ReadsPerAccount
+	}
+	pk, ak := key{kind, account + "\x00" + principal}, key{kind, account}
+	l.mu.Lock()
+	switch {
+	case l.principal[pk] >= perPrincipal:
+		l.mu.Unlock()
+		return nil, &Exceeded{Limit: kind.String() + "_per_principal", RetryAfter: time.Second}
+	case l.account[ak] >= perAccount:
+		l.mu.Unlock()
+		return nil, &Exceeded{Limit: kind.String() + "_per_account", RetryAfter: time.Second}
+	}
+	l.principal[pk]++
+	l.account[ak]++
+	l.mu.Unlock()
+	mem = min(max(mem, 0), l.cfg.StreamMemory)
+	if !l.mem.TryAcquire(mem) {
+		l.drop(pk, ak)
+		return nil, &Exceeded{Limit: "stream_memory", RetryAfter: 2 * time.Second}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mem.Release(mem)
+			l.drop(pk, ak)
+		})
+	}, nil
+}
+
+func (l *Limiter) drop(pk, ak key) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for m, k := range map[*map[key]int]key{&l.principal: pk, &l.account: ak} {
+		if (*m)[k]--; (*m)[k] <= 0 {
+			delete(*m, k)
+		}
+	}
+}
+
+// Active returns how many streams of kind account has open.
+func (l *Limiter) Active(kind Kind, account string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.account[key{kind, account}]
+}
+
+// KeyProbe takes one token of account's key-probe rate. It returns an
+// *Exceeded, with the time until the next token, when none is left.
+func (l *Limiter) KeyProbe(account string) error {
+	l.mu.Lock()
+	lim := l.probes[account]
+	if lim == nil {
+		if len(l.probes) >= maxProbeLimiters {
+			now := l.now()
+			for a, p := range l.probes {
+				if p.TokensAt(now) >= float64(p.Burst()) {
+					delete(l.probes, a)
+				}
+			}
+		}
+		lim = rate.NewLimiter(rate.Limit(l.cfg.KeyProbesPerSecond), l.cfg.KeyProbeBurst)
+		l.probes[account] = lim
+	}
+	l.mu.Unlock()
+	r := lim.ReserveN(l.now(), 1)
+	if !r.OK() {
+		return &Exceeded{Limit: "key_probes_per_account", RetryAfter: time.Second}
+	}
+	if d := r.DelayFrom(l.now()); d > 0 {
+		r.CancelAt(l.now())
+		return &Exceeded{Limit: "key_probes_per_account", RetryAfter: d}
+	}
+	return nil
+}
