@@ -67,13 +67,15 @@ data_dir: %s
 log_level: warn
 audit: "off"
 metrics_listen: 127.0.0.1:%d
-keys: {revocation_bound: %s}
+keys:
+  revocation_bound: %s
+  aws_kms: {regions: [%s], accounts: [{id: "%s", accounts: [demo]}]}
 regions:
   us: {endpoint: %q, bucket: %s, access_key_env: BENCH_US_ACCESS_KEY, secret_key_env: BENCH_US_SECRET_KEY}
   de: {endpoint: %q, bucket: %s, access_key_env: BENCH_DE_ACCESS_KEY, secret_key_env: BENCH_DE_SECRET_KEY}
 sip_zones: {us-west: us, de-fra: de}
 dev: {account: demo}
-`, filepath.Join(dir, "data"), metricsPort, revocationBound, h.a.Endpoint, bucketUS, h.b.Endpoint, bucketDE)
+`, filepath.Join(dir, "data"), metricsPort, revocationBound, h.kms.Region, h.kms.AccountID, h.a.Endpoint, bucketUS, h.b.Endpoint, bucketDE)
 	cfgPath := filepath.Join(dir, "sealgate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

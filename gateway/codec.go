@@ -19,6 +19,40 @@ type chunkCodec struct {
 	encoding.CodecV2
 }
 
+// Marshal encodes ReadArtifactResponse into a buffer of a pool with many
+// size classes, and everything else with the standard codec. The standard
+// codec's pool gives every message over 32 KiB a 1 MiB buffer, so each read
+// message queued behind a slow client would cost 1 MiB whatever its size.
+func (c chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
+	resp, ok := v.(*sealgatev1.ReadArtifactResponse)
+	if !ok {
+		return c.CodecV2.Marshal(v)
+	}
+	size := proto.Size(resp)
+	if mem.IsBelowBufferPoolingThreshold(size) {
+		b, err := proto.MarshalOptions{UseCachedSize: true}.Marshal(resp)
+		return mem.BufferSlice{mem.SliceBuffer(b)}, err
+	}
+	buf := sendPool.Get(size)
+	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], resp)
+	if err != nil {
+		sendPool.Put(buf)
+		return nil, err
+	}
+	*buf = b
+	return mem.BufferSlice{mem.NewBuffer(buf, sendPool)}, nil
+}
+
+// sendPool holds read-message buffers in size classes from 32 KiB to 1 MiB,
+// each with room for the message's own fields beside its chunk.
+var sendPool = func() mem.BufferPool {
+	var sizes []int
+	for s := 32 << 10; s <= readChunkSize; s *= 2 {
+		sizes = append(sizes, s+16<<10)
+	}
+	return mem.NewTieredBufferPool(sizes...)
+}()
+
 // chunkPoolSize is the capacity of pooled chunk buffers; larger chunks (up
 // to MaxRecvMsgSize) get buffers of their own.
 const chunkPoolSize = 1 << 20

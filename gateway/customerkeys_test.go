@@ -84,15 +84,24 @@ var (
 
 const testBound = time.Second
 
-func startWithKMS(t *testing.T) (*gatewaytest.Env, *testKMS) {
+func startWithKMS(t *testing.T, mutate ...func(*config.Config)) (*gatewaytest.Env, *testKMS) {
 	kms := newTestKMS(t)
 	env := gatewaytest.Start(t, func(c *config.Config) {
 		c.Keys.RevocationBound = testBound
 		c.Keys.ProviderKeyURI = "test://provider"
 		c.ExtraDrivers = map[string]keys.Opener{"test": kms}
+		for _, m := range mutate {
+			m(c)
+		}
 	})
 	return env, kms
 }
+
+// reset forgets the calls counted so far.
+func (k *testKMS) reset() { k.mu.Lock(); k.calls = map[string]int{}; k.mu.Unlock() }
+
+// count returns the calls made to key name.
+func (k *testKMS) count(name string) int { k.mu.Lock(); defer k.mu.Unlock(); return k.calls[name] }
 
 func setKeyPolicy(t *testing.T, env *gatewaytest.Env, mode sealgatev1.KeyMode, uri string) error {
 	_, err := update(env, t, "demo", &sealgatev1.AccountSettings{KeyPolicy: &sealgatev1.KeyPolicy{Mode: mode, CustomerKeyUri: uri}}, "key_policy")

@@ -36,8 +36,11 @@ type Config struct {
 	Metrics *Metrics
 	// ProviderKeyURI names the provider's (our) key encryption key.
 	ProviderKeyURI string
-	// CustomerKeySchemes are the key URI schemes accepted for customer keys.
+	// CustomerKeySchemes are the key URI schemes the keyring serves.
 	CustomerKeySchemes []string
+	// AllowLocalCustomerKeys lets accounts name local:// keys (other than
+	// the provider's) as customer keys: development only.
+	AllowLocalCustomerKeys bool
 	// SegmentSize of sealed bodies; 0 means keys.DefaultSegmentSize.
 	SegmentSize int
 	// Logger receives operational logs; never content or key material.
@@ -122,4 +125,9 @@ type accountService struct {
 type keyService struct {
 	sealgatev1.UnimplementedKeyServiceServer
 	g *Gateway
+}
+
+// ActiveStreams returns how many streams of kind account has open.
+func (g *Gateway) ActiveStreams(kind limits.Kind, account string) int {
+	return g.limits.Active(kind, account)
 }

@@ -11,6 +11,10 @@ import (
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
 
+// localScheme is the scheme of keys.local keys, which live on the
+// gateway's own disk.
+const localScheme = "local"
+
 // errProviderKeyAsCustomer is a customer key URI that names the provider's
 // own key: CUSTOMER_AND_PROVIDER would silently mean provider-only.
 var errProviderKeyAsCustomer = fmt.Errorf("%w: the provider's key cannot be a customer key", keys.ErrKeyNotAllowed)
@@ -28,7 +32,8 @@ func (g *Gateway) checkCustomerKey(account string, kp *sealgatev1.KeyPolicy) err
 	if uri == g.cfg.ProviderKeyURI {
 		return errProviderKeyAsCustomer
 	}
-	if !slices.Contains(g.cfg.CustomerKeySchemes, keys.Scheme(uri)) {
+	if !slices.Contains(g.cfg.CustomerKeySchemes, keys.Scheme(uri)) ||
+		keys.Scheme(uri) == localScheme && !g.cfg.AllowLocalCustomerKeys {
 		return fmt.Errorf("%w: customer keys of scheme %q are not allowed here", keys.ErrKeyNotAllowed, keys.Scheme(uri))
 	}
 	return g.cfg.Keyring.CheckAccount(uri, account)

@@ -19,14 +19,15 @@ import (
 	"github.com/sealgate/sealgate/store"
 )
 
-// Read message sizes. A read starts with small messages and doubles them,
-// up to readChunkSize (four segments, so per-message costs are paid once per
-// MiB), as the client keeps taking them: a client that stops reading leaves
-// little queued in the gateway. Read-ahead of the store starts only after
-// readAheadAfter bytes.
+// Read message sizes. A read starts with small messages and doubles them up
+// to readChunkSize (four segments, so per-message costs are paid once per
+// MiB) as gRPC accepts them. A stream holds about three messages at a time
+// (its own buffer and up to two queued in gRPC), so a client that stops
+// early, or keeps small flow-control windows, costs little. Read-ahead of
+// the store starts only after readAheadAfter bytes.
 const (
 	readChunkSize  = 1 << 20
-	readFirstChunk = 64 << 10
+	readFirstChunk = 32 << 10
 	readAheadAfter = 2 << 20
 )
 

@@ -27,6 +27,7 @@ func BenchmarkKMSCallsPer10kUploads(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		env := gatewaytest.Start(b, func(c *config.Config) {
 			c.Keys.RevocationBound = revocationBound
+			c.Keys.AWSKMS = config.AWSKMS{Regions: []string{kms.Region}, Accounts: []config.AWSAccount{{ID: kms.AccountID, Accounts: []string{"demo"}}}}
 			c.LogLevel = "warn"
 			c.Audit = "off"
 		})

@@ -8,6 +8,9 @@ import (
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"google.golang.org/grpc/codes"
+
+	"github.com/sealgate/sealgate/gateway/config"
 	"github.com/sealgate/sealgate/integration/servers"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
@@ -26,10 +29,12 @@ func TestAWSKMSRevocationMatrix(t *testing.T) {
 	}
 	kms := servers.StartLocalKMS(t)
 	kms.Setenv(t)
+	reg := config.Keys{AWSKMS: config.AWSKMS{Regions: []string{kms.Region},
+		Accounts: []config.AWSAccount{{ID: kms.AccountID, Accounts: []string{"demo"}}}}}
 
 	t.Run("DisableKey", func(t *testing.T) {
 		arn := kms.CreateKey(t)
-		k := startKeyed(t, "", customer, "aws-kms://"+arn)
+		k := startKeyed(t, "", customer, "aws-kms://"+arn, reg)
 		kms.DisableKey(t, arn)
 		k.waitRevoked(t, "KMS DisableKey", true)
 		kms.EnableKey(t, arn)
@@ -37,7 +42,7 @@ func TestAWSKMSRevocationMatrix(t *testing.T) {
 	})
 	t.Run("ScheduleKeyDeletion", func(t *testing.T) {
 		arn := kms.CreateKey(t)
-		k := startKeyed(t, "", customer, "aws-kms://"+arn)
+		k := startKeyed(t, "", customer, "aws-kms://"+arn, reg)
 		kms.ScheduleKeyDeletion(t, arn)
 		k.waitRevoked(t, "KMS ScheduleKeyDeletion", true)
 		kms.CancelKeyDeletion(t, arn)
@@ -46,7 +51,7 @@ func TestAWSKMSRevocationMatrix(t *testing.T) {
 	})
 	t.Run("CustomerAndProvider", func(t *testing.T) {
 		custARN, provARN := kms.CreateKey(t), kms.CreateKey(t)
-		k := startKeyed(t, "aws-kms://"+provARN, both, "aws-kms://"+custARN)
+		k := startKeyed(t, "aws-kms://"+provARN, both, "aws-kms://"+custARN, reg)
 		for _, half := range []struct{ name, arn string }{{"customer half", custARN}, {"provider half", provARN}} {
 			kms.DisableKey(t, half.arn)
 			k.waitRevoked(t, "CUSTOMER_AND_PROVIDER, "+half.name+" disabled", true)
@@ -56,7 +61,7 @@ func TestAWSKMSRevocationMatrix(t *testing.T) {
 	})
 	t.Run("RewrapToAnotherKey", func(t *testing.T) {
 		oldARN, newARN := kms.CreateKey(t), kms.CreateKey(t)
-		k := startKeyed(t, "", customer, "aws-kms://"+oldARN)
+		k := startKeyed(t, "", customer, "aws-kms://"+oldARN, reg)
 		names := []string{k.name}
 		for i := 0; i < 9; i++ {
 			a, err := k.Upload(k.ctx, &sealgatev1.UploadHeader{Type: sealgatev1.ArtifactType_ARTIFACT_TYPE_CALL_RECORDING, SipZone: "us-west"},
@@ -101,7 +106,7 @@ func TestAWSKMSRevocationMatrix(t *testing.T) {
 	})
 	t.Run("KMSKilled", func(t *testing.T) {
 		arn := kms.CreateKey(t)
-		k := startKeyed(t, "", customer, "aws-kms://"+arn)
+		k := startKeyed(t, "", customer, "aws-kms://"+arn, reg)
 		kms.Stop()
 		k.waitUnavailable(t, "local-kms killed")
 		kms.Restart(t)
@@ -116,13 +121,13 @@ func TestVaultRevocationMatrix(t *testing.T) {
 		t.Skip("starts Vault")
 	}
 	v := servers.StartVault(t)
-	t.Setenv("VAULT_ADDR", v.Addr)
 	// Each case runs its own gateway with a token that may use only its key.
 	keyed := func(t *testing.T, name string) (*keyEnv, string) {
 		uri := v.CreateKey(t, name)
 		policy, token := v.GrantTransit(t, name)
-		t.Setenv("VAULT_TOKEN", token)
-		return startKeyed(t, "", customer, uri), policy + "\x00" + token
+		t.Setenv("SEALGATE_TEST_VAULT_TOKEN", token)
+		reg := config.Keys{Vault: []config.VaultServer{{Address: v.Addr, Accounts: []string{"demo"}, TokenEnv: "SEALGATE_TEST_VAULT_TOKEN"}}}
+		return startKeyed(t, "", customer, uri, reg), policy + "\x00" + token
 	}
 	split := func(s string) (string, string) {
 		for i := range s {
@@ -160,6 +165,28 @@ func TestVaultRevocationMatrix(t *testing.T) {
 		k.waitRevoked(t, "Vault min_decryption_version raised", false)
 		v.SetMinDecryption(t, "mindec", 1)
 		k.mustReadExact(t, "Vault min_decryption_version lowered")
+	})
+	t.Run("DecryptDeniedEncryptAllowed", func(t *testing.T) {
+		k, pt := keyed(t, "encrypt-only")
+		policy, _ := split(pt)
+		if err := k.read(); err != nil { // the key has confirmed Decrypt once
+			t.Fatal(err)
+		}
+		v.PutEncryptOnlyPolicy(t, policy, "encrypt-only")
+		k.waitRevoked(t, "Vault decrypt denied, encrypt allowed", false)
+		// Encrypt still works, so uploads are accepted, but what they store
+		// is not readable: a key made by Encrypt never serves reads.
+		a, err := k.Upload(k.ctx, &sealgatev1.UploadHeader{Type: sealgatev1.ArtifactType_ARTIFACT_TYPE_CALL_RECORDING, SipZone: "us-west"},
+			bytes.NewReader(k.data), 256<<10)
+		if err != nil {
+			t.Fatalf("upload with encrypt allowed: %v", err)
+		}
+		k.name = a.GetName()
+		if code, reason := reasonOf(k.read()); code != codes.PermissionDenied || reason != "KEY_REVOKED" {
+			t.Fatalf("read of a fresh upload with decrypt denied: %v %s, want PERMISSION_DENIED KEY_REVOKED at once", code, reason)
+		}
+		v.PutPolicy(t, policy, "encrypt-only")
+		k.mustReadExact(t, "Vault decrypt allowed again")
 	})
 	t.Run("VaultStopped", func(t *testing.T) {
 		k, _ := keyed(t, "stopped")

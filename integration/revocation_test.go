@@ -33,9 +33,10 @@ type keyEnv struct {
 
 // startKeyed starts a gateway (provider key: provider, or the local default
 // when empty) and switches demo to mode with customer key uri.
-func startKeyed(t *testing.T, provider string, mode sealgatev1.KeyMode, uri string) *keyEnv {
+func startKeyed(t *testing.T, provider string, mode sealgatev1.KeyMode, uri string, keysCfg config.Keys) *keyEnv {
 	t.Helper()
 	env := gatewaytest.Start(t, func(c *config.Config) {
+		c.Keys = keysCfg
 		c.Keys.RevocationBound = bound
 		c.LogLevel = "info"
 		if provider != "" {

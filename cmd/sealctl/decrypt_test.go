@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sealgate/sealgate/keys"
@@ -68,5 +72,66 @@ func TestDecryptOffline(t *testing.T) {
 	}
 	if _, err := os.Stat(out + ".partial"); err == nil {
 		t.Fatalf("tampered decrypt left %s.partial", out)
+	}
+}
+
+// namedAs is a local key that claims another key URI, so that a test can
+// write an object whose header names any host.
+type namedAs struct {
+	keys.Wrapper
+	uri string
+}
+
+func (n namedAs) KeyURI() string { return n.uri }
+
+// Wrap makes a share that looks like a Vault ciphertext.
+func (n namedAs) Wrap(ctx context.Context, pt []byte, ec keys.EncryptionContext) ([]byte, error) {
+	return []byte("vault:v1:" + strings.Repeat("A", 40)), nil
+}
+
+func TestDecryptCallsOnlyEndpointsItWasGiven(t *testing.T) {
+	var hits atomic.Int64
+	var tokens sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		tokens.Store(r.Header.Get("X-Vault-Token"), true)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	w, err := local.Open(dir, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := strings.TrimPrefix(srv.URL, "http://")
+	var buf bytes.Buffer
+	enc, _, err := keys.Seal(context.Background(), &buf, keys.SealParams{
+		Context: keys.EncryptionContext{keys.ContextAccount: "demo", keys.ContextArtifact: "x1", keys.ContextType: "CALL_RECORDING", keys.ContextRegion: "us"},
+		Mode:    keys.ModeCustomer, KEKs: []keys.Wrapper{namedAs{w, "hcvault://" + host + "/transit/keys/x"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc.Write([]byte("content"))
+	enc.Close()
+	obj := filepath.Join(dir, "obj")
+	if err := os.WriteFile(obj, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, _, stderr := testApp(map[string]string{"VAULT_TOKEN": "s.operator-token", "VAULT_ADDR": srv.URL})
+	if code := a.main(context.Background(), []string{"decrypt", "--key-dir", dir, obj}); code != exitError {
+		t.Fatalf("decrypt of an object naming an unlisted Vault host: exit %d, want 1", code)
+	}
+	if !strings.Contains(stderr.String(), "not allowed") && !strings.Contains(stderr.String(), "not registered") {
+		t.Errorf("stderr %q, want it to say the endpoint is not allowed", stderr)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the host named in the header got %d requests, want none", n)
+	}
+	// Named by flag, the server is called, with the operator's token.
+	a, _, stderr = testApp(map[string]string{"VAULT_TOKEN": "s.operator-token"})
+	a.main(context.Background(), []string{"decrypt", "--key-dir", dir, "--vault", srv.URL, obj})
+	if _, ok := tokens.Load("s.operator-token"); hits.Load() == 0 || !ok {
+		t.Fatalf("with --vault %s: %d requests (%s), want the operator's token sent there", srv.URL, hits.Load(), stderr)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -126,22 +127,23 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 		onStaged = rt.Mover.Notify
 	}
 	rt.Gateway, err = gateway.New(gateway.Config{
-		OnStaged:           onStaged,
-		UploadIdleTimeout:  c.UploadIdleTimeout,
-		UploadMinRate:      c.UploadMinRate,
-		UploadRateWindow:   c.UploadRateWindow,
-		UploadMaxDuration:  c.UploadMaxDuration,
-		ReadStallTimeout:   c.ReadStallTimeout,
-		Limits:             limits.New(c.Limits),
-		Topology:           topo,
-		Settings:           rt.Settings,
-		Keyring:            kr,
-		Keys:               rt.Keys,
-		Audit:              sink,
-		Metrics:            rt.Metrics,
-		ProviderKeyURI:     c.Keys.ProviderKeyURI,
-		CustomerKeySchemes: customerKeySchemes,
-		Logger:             log,
+		OnStaged:               onStaged,
+		UploadIdleTimeout:      c.UploadIdleTimeout,
+		UploadMinRate:          c.UploadMinRate,
+		UploadRateWindow:       c.UploadRateWindow,
+		UploadMaxDuration:      c.UploadMaxDuration,
+		ReadStallTimeout:       c.ReadStallTimeout,
+		Limits:                 limits.New(c.Limits),
+		Topology:               topo,
+		Settings:               rt.Settings,
+		Keyring:                kr,
+		Keys:                   rt.Keys,
+		Audit:                  sink,
+		Metrics:                rt.Metrics,
+		ProviderKeyURI:         c.Keys.ProviderKeyURI,
+		CustomerKeySchemes:     customerKeySchemes,
+		AllowLocalCustomerKeys: c.Keys.AllowLocalCustomerKeys,
+		Logger:                 log,
 	})
 	if err != nil {
 		return nil, err
@@ -174,6 +176,13 @@ func (rt *Runtime) ServeMetrics(ctx context.Context) (string, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(rt.Registry, promhttp.HandlerOpts{}))
+	if rt.Config.DebugPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(lis)
 	go func() { <-ctx.Done(); srv.Close() }()

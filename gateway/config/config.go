@@ -55,6 +55,9 @@ type Config struct {
 	MaxConnections int `yaml:"max_connections"`
 	// Limits caps what one principal or account may hold at once.
 	Limits limits.Config `yaml:"limits"`
+	// DebugPprof serves Go's profiles under /debug/pprof/ on the metrics
+	// listener (never on the gRPC port); default off.
+	DebugPprof bool `yaml:"debug_pprof"`
 	// MetricsListen serves Prometheus metrics at /metrics on this address;
 	// empty disables it.
 	MetricsListen string `yaml:"metrics_listen"`

@@ -14,8 +14,7 @@ import (
 )
 
 // registerDrivers makes every key driver serve its scheme in kr, limited to
-// the endpoints the config registers, and returns the schemes accepted for
-// customer keys.
+// the endpoints the config registers, and returns the schemes it serves.
 func registerDrivers(kr *keys.Keyring, c *Config) ([]string, error) {
 	kr.Register(local.Scheme, local.Opener{Dir: c.Keys.LocalDir})
 	kr.Register(awskms.Scheme, awsOpener(c))
@@ -24,10 +23,7 @@ func registerDrivers(kr *keys.Keyring, c *Config) ([]string, error) {
 		return nil, err
 	}
 	kr.Register(vaulttransit.Scheme, vo)
-	schemes := []string{awskms.Scheme, vaulttransit.Scheme}
-	if c.Keys.AllowLocalCustomerKeys {
-		schemes = append(schemes, local.Scheme)
-	}
+	schemes := []string{awskms.Scheme, vaulttransit.Scheme, local.Scheme}
 	for scheme, o := range c.ExtraDrivers {
 		kr.Register(scheme, o)
 		schemes = append(schemes, scheme)

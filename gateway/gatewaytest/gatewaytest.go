@@ -87,11 +87,17 @@ func Start(t testing.TB, mutate func(*config.Config)) *Env {
 // Token returns a bearer token for account with roles (every role when none
 // is given).
 func (e *Env) Token(t testing.TB, account string, roles ...string) string {
+	return e.TokenAs(t, account, "test", roles...)
+}
+
+// TokenAs returns a bearer token for subject in account with roles (every
+// role when none is given).
+func (e *Env) TokenAs(t testing.TB, account, subject string, roles ...string) string {
 	t.Helper()
 	if len(roles) == 0 {
 		roles = auth.AllRoles()
 	}
-	tok, err := e.Runtime.Issuer.Issue(auth.Principal{Subject: "test", Account: account, Roles: roles}, time.Hour)
+	tok, err := e.Runtime.Issuer.Issue(auth.Principal{Subject: subject, Account: account, Roles: roles}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,6 +134,18 @@ path "transit/keys/%[1]s" { capabilities = ["read"] }
 	}
 }
 
+// PutEncryptOnlyPolicy rewrites policy to allow encrypting with key name
+// and reading its metadata, but not decrypting.
+func (v *Vault) PutEncryptOnlyPolicy(t testing.TB, policy, name string) {
+	t.Helper()
+	hcl := fmt.Sprintf(`path "transit/encrypt/%[1]s" { capabilities = ["update"] }
+path "transit/keys/%[1]s" { capabilities = ["read"] }
+`, name)
+	if err := v.client.Sys().PutPolicy(policy, hcl); err != nil {
+		t.Fatalf("servers: put vault policy: %v", err)
+	}
+}
+
 // EmptyPolicy rewrites policy to allow nothing, revoking access without
 // revoking the token.
 func (v *Vault) EmptyPolicy(t testing.TB, policy string) {

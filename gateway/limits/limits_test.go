@@ -1,0 +1,122 @@
+package limits
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+func exceeded(t *testing.T, err error, want string) {
+	t.Helper()
+	var ex *Exceeded
+	if !errors.As(err, &ex) || ex.Limit != want || ex.RetryAfter <= 0 {
+		t.Fatalf("got %v, want Exceeded{%s} with a retry delay", err, want)
+	}
+}
+
+func TestStreamCapsPerPrincipalAndAccount(t *testing.T) {
+	l := New(Config{UploadsPerPrincipal: 2, UploadsPerAccount: 3, ReadsPerPrincipal: 1, ReadsPerAccount: 1, StreamMemory: 1 << 30})
+	r1, err := l.Stream(Upload, "acme", "svc1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Stream(Upload, "acme", "svc1", 1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Stream(Upload, "acme", "svc1", 1)
+	exceeded(t, err, "uploads_per_principal")
+	if _, err := l.Stream(Upload, "acme", "svc2", 1); err != nil {
+		t.Fatalf("another principal of the account, under the account cap: %v", err)
+	}
+	_, err = l.Stream(Upload, "acme", "svc3", 1)
+	exceeded(t, err, "uploads_per_account")
+	// Other accounts and other kinds are not affected.
+	if _, err := l.Stream(Upload, "globex", "svc1", 1); err != nil {
+		t.Fatalf("another account: %v", err)
+	}
+	if _, err := l.Stream(Read, "acme", "svc1", 1); err != nil {
+		t.Fatalf("a read beside full uploads: %v", err)
+	}
+	_, err = l.Stream(Read, "acme", "svc9", 1)
+	exceeded(t, err, "reads_per_account")
+	// Release gives the slot back, once, however often it is called.
+	r1()
+	r1()
+	if _, err := l.Stream(Upload, "acme", "svc1", 1); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	_, err = l.Stream(Upload, "acme", "svc1", 1)
+	exceeded(t, err, "uploads_per_principal")
+	if got := l.Active(Upload, "acme"); got != 3 {
+		t.Fatalf("Active(uploads, acme) = %d, want 3", got)
+	}
+}
+
+func TestStreamMemoryBudget(t *testing.T) {
+	l := New(Config{UploadsPerPrincipal: 100, UploadsPerAccount: 100, StreamMemory: 10 << 20})
+	var releases []func()
+	for i := 0; i < 3; i++ {
+		r, err := l.Stream(Upload, "acme", "svc", 3<<20)
+		if err != nil {
+			t.Fatalf("stream %d of 3 MiB within 10 MiB: %v", i, err)
+		}
+		releases = append(releases, r)
+	}
+	_, err := l.Stream(Upload, "globex", "svc", 3<<20)
+	exceeded(t, err, "stream_memory")
+	// A refused stream gives its cap slot back at once.
+	if got := l.Active(Upload, "globex"); got != 0 {
+		t.Fatalf("Active(uploads, globex) after a refusal = %d, want 0", got)
+	}
+	releases[0]()
+	if _, err := l.Stream(Upload, "globex", "svc", 3<<20); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	// A stream asking for more than the whole budget is capped to it.
+	big := New(Config{StreamMemory: 1 << 20})
+	if r, err := big.Stream(Read, "acme", "svc", 1<<40); err != nil {
+		t.Fatalf("a stream larger than the budget: %v", err)
+	} else {
+		r()
+	}
+}
+
+func TestKeyProbeRatePerAccount(t *testing.T) {
+	l := New(Config{KeyProbesPerSecond: 2, KeyProbeBurst: 3})
+	now := time.Unix(1_800_000_000, 0)
+	l.now = func() time.Time { return now }
+	allowed := 0
+	for i := 0; i < 100; i++ {
+		if err := l.KeyProbe("acme"); err == nil {
+			allowed++
+		} else {
+			exceeded(t, err, "key_probes_per_account")
+		}
+	}
+	if allowed != 3 {
+		t.Fatalf("probes allowed in one instant: %d, want the burst, 3", allowed)
+	}
+	if err := l.KeyProbe("globex"); err != nil {
+		t.Fatalf("another account: %v", err)
+	}
+	now = now.Add(time.Second)
+	allowed = 0
+	for i := 0; i < 100; i++ {
+		if l.KeyProbe("acme") == nil {
+			allowed++
+		}
+	}
+	if allowed != 2 {
+		t.Fatalf("probes allowed one second later: %d, want the rate, 2", allowed)
+	}
+}
+
+func TestConfigDefaultsAndValidate(t *testing.T) {
+	c := Config{ReadsPerPrincipal: 7}.WithDefaults()
+	if c.ReadsPerPrincipal != 7 || c.UploadsPerPrincipal != Defaults().UploadsPerPrincipal || c.StreamMemory != Defaults().StreamMemory {
+		t.Fatalf("WithDefaults kept %+v, want 7 reads per principal and defaults elsewhere", c)
+	}
+	if err := (Config{UploadsPerAccount: -1}).Validate(); err == nil {
+		t.Fatal("Validate of a negative cap: got nil, want an error")
+	}
+}
