@@ -98,7 +98,7 @@ func TestEachVaultGetsOnlyItsOwnToken(t *testing.T) {
 	acme, globex := env.Ctx(t, "acme"), env.Ctx(t, "globex")
 	// Each tenant uses its own server.
 	for _, c := range []struct {
-		ctx           context.Context
+		ctx          context.Context
 		account, uri string
 	}{{acme, "acme", uri1}, {globex, "globex", uri2}} {
 		if err := setKey(env, c.ctx, c.account, customer, c.uri); err != nil {
