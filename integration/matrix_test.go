@@ -104,6 +104,35 @@ func TestAWSKMSRevocationMatrix(t *testing.T) {
 			}
 		}
 	})
+	t.Run("AliasRepointed", func(t *testing.T) {
+		first, second := kms.CreateKey(t), kms.CreateKey(t)
+		alias := kms.CreateAlias(t, "repointed", first)
+		k := startKeyed(t, "", customer, "aws-kms://"+alias, reg)
+		old, err := k.Artifacts.GetArtifact(k.ctx, &sealgatev1.GetArtifactRequest{Name: k.name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := old.GetKeyUris(); len(got) != 1 || got[0] != "aws-kms://"+first {
+			t.Fatalf("artifact written through the alias names %v, want the key it pointed to, %s", got, first)
+		}
+		kms.UpdateAlias(t, "repointed", second)
+		time.Sleep(bound + 200*time.Millisecond) // the next intermediate key is wrapped through the alias again
+		a, err := k.Upload(k.ctx, &sealgatev1.UploadHeader{Type: sealgatev1.ArtifactType_ARTIFACT_TYPE_CALL_RECORDING, SipZone: "us-west"},
+			bytes.NewReader(k.data), 256<<10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.GetKeyUris(); len(got) != 1 || got[0] != "aws-kms://"+second {
+			t.Fatalf("artifact written after re-pointing names %v, want %s", got, second)
+		}
+		oldName := k.name
+		for _, name := range []string{oldName, a.GetName()} {
+			k.name = name
+			if err := k.read(); err != nil {
+				t.Fatalf("read of %s after the alias moved: %v", name, err)
+			}
+		}
+	})
 	t.Run("KMSKilled", func(t *testing.T) {
 		arn := kms.CreateKey(t)
 		k := startKeyed(t, "", customer, "aws-kms://"+arn, reg)

@@ -205,6 +205,16 @@ func (k *LocalKMS) CreateAlias(t testing.TB, name, arn string) string {
 	return fmt.Sprintf("arn:aws:kms:%s:%s:%s", k.Region, k.AccountID, alias)
 }
 
+// UpdateAlias points the alias "alias/NAME" at the key arn. It fails the
+// test on any error.
+func (k *LocalKMS) UpdateAlias(t testing.TB, name, arn string) {
+	t.Helper()
+	_, err := k.client.UpdateAlias(adminCtx(t), &kms.UpdateAliasInput{AliasName: aws.String("alias/" + name), TargetKeyId: aws.String(arn)})
+	if err != nil {
+		t.Fatalf("servers: local-kms UpdateAlias %s: %v", name, err)
+	}
+}
+
 // adminCtx bounds one admin call.
 func adminCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
