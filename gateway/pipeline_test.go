@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 func TestBlockPipeCarriesBytesInOrder(t *testing.T) {
@@ -57,6 +59,7 @@ func TestBlockPipeAbortAndReaderClose(t *testing.T) {
 }
 
 func TestReadAheadStopsOnClose(t *testing.T) {
+	before := goleak.IgnoreCurrent()
 	src := io.NopCloser(io.LimitReader(zeroReader{}, 1<<30))
 	r := readAhead(src)
 	buf := make([]byte, 1000)
@@ -66,6 +69,8 @@ func TestReadAheadStopsOnClose(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// The fetching goroutine must be gone, not parked on a full pipe.
+	goleak.VerifyNone(t, before)
 }
 
 type zeroReader struct{}

@@ -16,6 +16,8 @@ declare -A PKG=(
   [protoc-gen-go]="google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12"
   [protoc-gen-go-grpc]="google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2"
   [grpcurl]="github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3"
+  # Mutation testing (make mutate).
+  [gremlins]="github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0"
   # AGPL: run as a separate process only, never imported.
   [minio]="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
   # AWS KMS emulator for keys/awskms tests.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sealgate/sealgate/gateway/layout"
@@ -108,18 +109,39 @@ func TestPassMovesEverythingToItsRegion(t *testing.T) {
 }
 
 func TestAbortAtEveryStepThenResume(t *testing.T) {
-	for _, step := range []string{mover.StepStart, mover.StepMidCopy, mover.StepCopied, mover.StepVerified, mover.StepDeleted} {
-		t.Run(step, func(t *testing.T) {
+	// What a crash at each step must leave: whether the staged and the
+	// stored copies exist.
+	for _, c := range []struct {
+		step           string
+		staged, stored bool
+	}{
+		{mover.StepStart, true, false},
+		{mover.StepMidCopy, true, false},
+		{mover.StepCopied, true, true},
+		{mover.StepVerified, true, true},
+		{mover.StepDeleted, false, true},
+	} {
+		t.Run(c.step, func(t *testing.T) {
 			topo, buckets := regions(t)
 			ref, data := stage(t, buckets, "us", "de", 300000)
 			crash := errors.New("crash")
+			fired := 0
 			m := mover.New(mover.Config{Topology: topo, Hook: func(s string, _ layout.Ref) error {
-				if s == step {
+				if s == c.step {
+					fired++
 					return crash
 				}
 				return nil
 			}})
-			m.Pass(context.Background())
+			moved, err := m.Pass(context.Background())
+			if fired != 1 || !errors.Is(err, crash) || moved != 0 {
+				t.Fatalf("crash at %s: fired %d times, Pass = %d, %v; want it fired once and the pass failed with it", c.step, fired, moved, err)
+			}
+			_, serr := buckets["us"].Stat(context.Background(), ref.StagingKey())
+			_, derr := buckets["de"].Stat(context.Background(), ref.StoredKey())
+			if (serr == nil) != c.staged || (derr == nil) != c.stored {
+				t.Fatalf("after a crash at %s: staged %v, stored %v; want staged %v, stored %v", c.step, serr == nil, derr == nil, c.staged, c.stored)
+			}
 			// After the "crash", a fresh mover finishes the job.
 			if _, err := mover.New(mover.Config{Topology: topo}).Pass(context.Background()); err != nil {
 				t.Fatal(err)
@@ -127,6 +149,58 @@ func TestAbortAtEveryStepThenResume(t *testing.T) {
 			assertMoved(t, buckets, ref, data)
 		})
 	}
+}
+
+// corrupting flips a byte of every object written through it, as a faulty
+// disk or network would.
+type corrupting struct {
+	store.Bucket
+	on atomic.Bool
+}
+
+func (c *corrupting) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if !c.on.Load() {
+		return c.Bucket.Put(ctx, key, r, size)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if len(b) > 0 {
+		b[len(b)/2] ^= 0x40
+	}
+	return c.Bucket.Put(ctx, key, bytes.NewReader(b), int64(len(b)))
+}
+
+func TestCorruptCopyIsCaughtAndStagedCopyKept(t *testing.T) {
+	_, raw := regions(t)
+	de := &corrupting{Bucket: raw["de"]}
+	topo, err := policy.NewTopology(map[string]store.Bucket{"us": raw["us"], "de": de, "jp": raw["jp"]}, map[string]string{"us-west": "us"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, data := stage(t, raw, "us", "de", 200000)
+	de.on.Store(true)
+	// The staged copy must exist at every step up to the verified one.
+	m := mover.New(mover.Config{Topology: topo, Hook: func(step string, r layout.Ref) error {
+		if step == mover.StepCopied || step == mover.StepVerified {
+			if _, err := raw["us"].Stat(context.Background(), r.StagingKey()); err != nil {
+				t.Errorf("at step %s the staged copy is gone: %v", step, err)
+			}
+		}
+		return nil
+	}})
+	if moved, err := m.Pass(context.Background()); moved != 0 || err == nil {
+		t.Fatalf("Pass over a corrupting store = %d, %v; want nothing moved and an error", moved, err)
+	}
+	if got, err := get(raw["us"], ref.StagingKey()); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("staged copy after a corrupt storage copy: %v; want it kept byte-exact", err)
+	}
+	de.on.Store(false)
+	if _, err := m.Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertMoved(t, raw, ref, data)
 }
 
 func TestStaleStorageCopyIsReplaced(t *testing.T) {
@@ -203,33 +277,36 @@ func (f *flaky) List(ctx context.Context, prefix, after string, limit int) ([]st
 }
 
 func TestRegionDownBacksOffAndRecovers(t *testing.T) {
-	_, raw := regions(t)
-	de := &flaky{Bucket: raw["de"]}
-	buckets := map[string]store.Bucket{"us": raw["us"], "de": de, "jp": raw["jp"]}
-	topo, err := policy.NewTopology(buckets, map[string]string{"us-west": "us"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, data := stage(t, buckets, "us", "de", 4000)
-	other, otherData := stage(t, buckets, "us", "jp", 4000)
-	de.down.Store(true)
-	m := mover.New(mover.Config{Topology: topo})
-	if _, err := m.Pass(context.Background()); !errors.Is(err, store.ErrUnavailable) {
-		t.Fatalf("Pass with de down: %v, want ErrUnavailable", err)
-	}
-	assertMoved(t, raw, other, otherData) // other regions are not held up
-	if _, err := buckets["us"].Stat(context.Background(), ref.StagingKey()); err != nil {
-		t.Fatalf("staged copy lost while its region was down: %v", err)
-	}
-	calls := de.calls.Load()
-	m.Pass(context.Background())
-	if de.calls.Load() != calls {
-		t.Fatalf("mover called the region during its backoff")
-	}
-	de.down.Store(false)
-	time.Sleep(1100 * time.Millisecond) // the first backoff is one second
-	if moved, err := m.Pass(context.Background()); moved != 1 || err != nil {
-		t.Fatalf("Pass after recovery = %d, %v; want the held artifact moved", moved, err)
-	}
-	assertMoved(t, raw, ref, data)
+	synctest.Test(t, func(t *testing.T) {
+		_, raw := regions(t)
+		de := &flaky{Bucket: raw["de"]}
+		buckets := map[string]store.Bucket{"us": raw["us"], "de": de, "jp": raw["jp"]}
+		topo, err := policy.NewTopology(buckets, map[string]string{"us-west": "us"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, data := stage(t, buckets, "us", "de", 4000)
+		other, otherData := stage(t, buckets, "us", "jp", 4000)
+		de.down.Store(true)
+		m := mover.New(mover.Config{Topology: topo})
+		if _, err := m.Pass(context.Background()); !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("Pass with de down: %v, want ErrUnavailable", err)
+		}
+		assertMoved(t, raw, other, otherData) // other regions are not held up
+		if _, err := buckets["us"].Stat(context.Background(), ref.StagingKey()); err != nil {
+			t.Fatalf("staged copy lost while its region was down: %v", err)
+		}
+		de.down.Store(false)
+		// Within the first backoff (one second) the region is left alone.
+		calls := de.calls.Load()
+		time.Sleep(999 * time.Millisecond)
+		if moved, _ := m.Pass(context.Background()); moved != 0 || de.calls.Load() != calls {
+			t.Fatalf("mover called the region during its backoff (moved %d)", moved)
+		}
+		time.Sleep(2 * time.Millisecond)
+		if moved, err := m.Pass(context.Background()); moved != 1 || err != nil {
+			t.Fatalf("Pass at the end of the backoff = %d, %v; want the held artifact moved", moved, err)
+		}
+		assertMoved(t, raw, ref, data)
+	})
 }
