@@ -203,8 +203,10 @@ func (g *gatewayProc) metric(name, labels string) (float64, error) {
 	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	if !found && labels == "" {
-		return 0, fmt.Errorf("metric %s not exported", name)
+	if !found {
+		// A missing series is an error, never 0: a benchmark must not pass
+		// because what it counts was not counted at all.
+		return 0, fmt.Errorf("metric %s{%s} not exported", name, labels)
 	}
 	return sum, nil
 }

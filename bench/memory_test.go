@@ -104,6 +104,9 @@ func (h *harness) kmsCalls(t *testing.T, rep *report) {
 		t.Fatal(err)
 	}
 	calls := after - before
+	if calls < 1 {
+		t.Fatalf("kms: %v calls for %d uploads under a customer key: the first upload must wrap an intermediate key", calls, n)
+	}
 	bound := math.Floor(elapsed.Seconds()/revocationBound.Seconds()) + 1
 	t.Logf("kms: %.0f calls for %d uploads in %v (bound %.0f)", calls, n, elapsed.Round(time.Millisecond), bound)
 	scenario := fmt.Sprintf("4 KMS calls, %d uploads of 4 KiB, concurrency %d, customer key", n, conc)

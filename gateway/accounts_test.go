@@ -83,7 +83,10 @@ func TestSettingsValidation(t *testing.T) {
 	wantStatus(t, "customer mode without key", err, codes.InvalidArgument, "")
 
 	// Nothing invalid was written.
-	got, _ := env.Accounts.GetAccountSettings(env.Ctx(t, "demo", auth.RoleAuditor), &sealgatev1.GetAccountSettingsRequest{Name: "accounts/demo/settings"})
+	got, err := env.Accounts.GetAccountSettings(env.Ctx(t, "demo", auth.RoleAuditor), &sealgatev1.GetAccountSettingsRequest{Name: "accounts/demo/settings"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got.GetStorageRegion() != "" || len(got.GetRetentionRules()) != 0 {
 		t.Fatalf("settings after refused updates = %v, want untouched", got)
 	}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sealgate/sealgate/gateway/audit"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -24,7 +23,7 @@ func TestAuditRecordsKeyUseReadsDenialsAndSettings(t *testing.T) {
 	a := mustUpload(t, env, ctx, callHeader("us-west"), []byte(strings.Repeat(marker, 1000)))
 	mustRead(t, env, ctx, a.GetName())
 	kms.set("acme", revoked)
-	time.Sleep(testBound + 100*time.Millisecond)
+	kms.clock.advance(testBound)
 	readErr(env, ctx, a.GetName())
 
 	raw, err := os.ReadFile(filepath.Join(env.DataDir, "audit.jsonl"))

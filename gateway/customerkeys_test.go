@@ -24,6 +24,7 @@ import (
 // testKMS serves "test://NAME" keys backed by local keysets, each of which
 // a test can revoke or make unreachable, like a customer's KMS.
 type testKMS struct {
+	clock *fakeClock // the gateway's clock: tests move it past the bound
 	dir   string
 	mu    sync.Mutex
 	fail  map[string]error
@@ -31,7 +32,7 @@ type testKMS struct {
 }
 
 func newTestKMS(t *testing.T) *testKMS {
-	return &testKMS{dir: t.TempDir(), fail: map[string]error{}, calls: map[string]int{}}
+	return &testKMS{clock: &fakeClock{t: time.Now()}, dir: t.TempDir(), fail: map[string]error{}, calls: map[string]int{}}
 }
 
 func (k *testKMS) set(name string, err error) { k.mu.Lock(); k.fail[name] = err; k.mu.Unlock() }
@@ -90,6 +91,7 @@ func startWithKMS(t *testing.T, mutate ...func(*config.Config)) (*gatewaytest.En
 		c.Keys.RevocationBound = testBound
 		c.Keys.ProviderKeyURI = "test://provider"
 		c.ExtraDrivers = map[string]keys.Opener{"test": kms}
+		c.Clock = kms.clock.now
 		for _, m := range mutate {
 			m(c)
 		}
@@ -113,8 +115,18 @@ func readErr(env *gatewaytest.Env, ctx context.Context, name string) error {
 	return err
 }
 
+// fakeClock is a clock that tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
 func TestCustomerKeyRevocationWithinBound(t *testing.T) {
 	env, kms := startWithKMS(t)
+	clk := kms.clock
 	ctx := env.Ctx(t, "demo")
 	if err := setKeyPolicy(t, env, sealgatev1.KeyMode_KEY_MODE_CUSTOMER, "test://acme"); err != nil {
 		t.Fatal(err)
@@ -126,26 +138,21 @@ func TestCustomerKeyRevocationWithinBound(t *testing.T) {
 	}
 	mustRead(t, env, ctx, a.GetName()) // the KMS confirms Decrypt: reads may use the cache for the bound
 	kms.set("acme", revoked)
-	revokedAt := time.Now()
-	var delay time.Duration
-	for {
-		err := readErr(env, ctx, a.GetName())
-		if err != nil {
-			delay = time.Since(revokedAt)
-			wantStatus(t, "read after revocation", err, codes.PermissionDenied, "KEY_REVOKED")
-			break
-		}
-		if time.Since(revokedAt) > 3*testBound {
-			t.Fatalf("reads still succeed %v after revocation, bound %v", time.Since(revokedAt), testBound)
-		}
-		time.Sleep(50 * time.Millisecond)
+	// Up to the bound, the cached keys still serve: the bound is a promise
+	// about the longest delay, and the cache must not call the KMS sooner.
+	clk.advance(testBound - time.Millisecond)
+	if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
+		t.Fatal("read within the bound differs")
 	}
-	t.Logf("revocation took effect after %v (bound %v)", delay.Round(time.Millisecond), testBound)
-	time.Sleep(time.Until(revokedAt.Add(testBound))) // the sealing key, too, has expired
+	mustUpload(t, env, ctx, callHeader("us-west"), []byte("within the bound"))
+	// At the bound, nothing is served and nothing is stored.
+	clk.advance(time.Millisecond)
+	wantStatus(t, "read at the bound after revocation", readErr(env, ctx, a.GetName()), codes.PermissionDenied, "KEY_REVOKED")
+	before := len(objectFiles(t, env.DataDir))
 	_, err := env.Upload(ctx, callHeader("us-west"), bytes.NewReader([]byte("new")), 10)
-	wantStatus(t, "upload after revocation", err, codes.PermissionDenied, "KEY_REVOKED")
-	if n := len(objectFiles(t, env.DataDir)); n != 1 {
-		t.Fatalf("objects after the refused upload: %d, want only the first artifact", n)
+	wantStatus(t, "upload at the bound after revocation", err, codes.PermissionDenied, "KEY_REVOKED")
+	if n := len(objectFiles(t, env.DataDir)); n != before {
+		t.Fatalf("objects after the refused upload: %d, want %d", n, before)
 	}
 	kms.set("acme", unreachable)
 	wantStatus(t, "read with the KMS unreachable", readErr(env, ctx, a.GetName()), codes.Unavailable, "KEY_SERVICE_UNAVAILABLE")
@@ -154,17 +161,17 @@ func TestCustomerKeyRevocationWithinBound(t *testing.T) {
 		t.Fatalf("CheckKeyAccess while unreachable: %v, %v; want UNAVAILABLE", st, err)
 	}
 	kms.set("acme", revoked)
-	st, _ = env.Keys.CheckKeyAccess(ctx, &sealgatev1.CheckKeyAccessRequest{Account: "accounts/demo"})
-	if st.GetKeys()[0].GetState() != sealgatev1.KeyAccess_STATE_REVOKED {
-		t.Fatalf("CheckKeyAccess while revoked: %v, want REVOKED", st)
+	st, err = env.Keys.CheckKeyAccess(ctx, &sealgatev1.CheckKeyAccessRequest{Account: "accounts/demo"})
+	if err != nil || st.GetKeys()[0].GetState() != sealgatev1.KeyAccess_STATE_REVOKED {
+		t.Fatalf("CheckKeyAccess while revoked: %v, %v; want REVOKED", st, err)
 	}
 	kms.set("acme", nil)
 	if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
 		t.Fatal("read after access returned is not byte-exact")
 	}
-	st, _ = env.Keys.CheckKeyAccess(ctx, &sealgatev1.CheckKeyAccessRequest{Account: "accounts/demo"})
-	if st.GetKeys()[0].GetState() != sealgatev1.KeyAccess_STATE_OK {
-		t.Fatalf("CheckKeyAccess after restore: %v, want OK", st)
+	st, err = env.Keys.CheckKeyAccess(ctx, &sealgatev1.CheckKeyAccessRequest{Account: "accounts/demo"})
+	if err != nil || st.GetKeys()[0].GetState() != sealgatev1.KeyAccess_STATE_OK {
+		t.Fatalf("CheckKeyAccess after restore: %v, %v; want OK", st, err)
 	}
 }
 
@@ -180,7 +187,7 @@ func TestCustomerAndProviderEachHalfStopsReads(t *testing.T) {
 	}
 	for _, half := range []string{"acme", "provider"} {
 		kms.set(half, revoked)
-		time.Sleep(testBound + 100*time.Millisecond)
+		kms.clock.advance(testBound)
 		wantStatus(t, "read with "+half+" revoked", readErr(env, ctx, a.GetName()), codes.PermissionDenied, "KEY_REVOKED")
 		kms.set(half, nil)
 		if got := mustRead(t, env, ctx, a.GetName()); string(got) != "two keys" {
@@ -201,7 +208,10 @@ func TestSettingsRefuseUnusableKey(t *testing.T) {
 	wantStatus(t, "switch to a missing local key", err, codes.InvalidArgument, "INVALID_ARGUMENT")
 	err = setKeyPolicy(t, env, sealgatev1.KeyMode_KEY_MODE_CUSTOMER, "gcp-kms://x")
 	wantStatus(t, "switch to an unsupported scheme", err, codes.InvalidArgument, "")
-	s, _ := env.Accounts.GetAccountSettings(env.Ctx(t, "demo"), &sealgatev1.GetAccountSettingsRequest{Name: "accounts/demo/settings"})
+	s, err := env.Accounts.GetAccountSettings(env.Ctx(t, "demo"), &sealgatev1.GetAccountSettingsRequest{Name: "accounts/demo/settings"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if s.GetKeyPolicy().GetMode() == sealgatev1.KeyMode_KEY_MODE_CUSTOMER {
 		t.Fatalf("a refused key policy was saved: %v", s.GetKeyPolicy())
 	}
@@ -245,7 +255,7 @@ func TestRewrapMovesAccountToNewKey(t *testing.T) {
 		t.Fatalf("second full run: %v, want all 30 skipped (idempotent)", again)
 	}
 	kms.set("old", revoked)
-	time.Sleep(testBound + 100*time.Millisecond)
+	kms.clock.advance(testBound)
 	for name, data := range want {
 		if got := mustRead(t, env, ctx, name); !bytes.Equal(got, data) {
 			t.Fatalf("%s after rewrap and old key disabled: not byte-exact", name)
@@ -308,7 +318,7 @@ func TestRewrapMidMoveCoversBothCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	kms.set("old", revoked)
-	time.Sleep(testBound + 100*time.Millisecond)
+	kms.clock.advance(testBound)
 	if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
 		t.Fatal("read after the move and old key disabled is not byte-exact")
 	}

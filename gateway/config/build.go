@@ -120,7 +120,11 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	rt.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rt.Metrics = gateway.NewMetrics(rt.Registry)
 	rt.Keyring = kr
-	rt.Keys = keys.NewKeyCache(kr, c.Keys.RevocationBound, keys.WithObserver(gateway.KeyObserver(rt.Metrics, sink)))
+	cacheOpts := []keys.CacheOption{keys.WithObserver(gateway.KeyObserver(rt.Metrics, sink))}
+	if c.Clock != nil {
+		cacheOpts = append(cacheOpts, keys.WithClock(c.Clock))
+	}
+	rt.Keys = keys.NewKeyCache(kr, c.Keys.RevocationBound, cacheOpts...)
 	var onStaged func()
 	if c.HasRole("mover") {
 		rt.Mover = mover.New(mover.Config{Topology: topo, Logger: log, Registerer: rt.Registry, Interval: c.MoverInterval, Workers: c.MoverWorkers})

@@ -73,6 +73,11 @@ type Config struct {
 	Dev       Dev               `yaml:"dev"`
 	configDir string
 
+	// Clock, when set, is the time source of the key cache, the gateway
+	// and its background work: for tests and embedders only. It cannot be
+	// set from a file or a flag; the binary always uses the system clock.
+	Clock func() time.Time `yaml:"-"`
+
 	// ExtraDrivers are key drivers registered in code (tests, embedders),
 	// by URI scheme; they are also accepted for customer keys.
 	ExtraDrivers map[string]keys.Opener `yaml:"-"`

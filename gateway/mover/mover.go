@@ -2,8 +2,10 @@
 // zone's region to the artifact's storage region. The staging prefix of each
 // region's bucket is the queue: the mover lists it, copies each object to its
 // storage region (server-side when both sit on one endpoint, streamed
-// otherwise; it never decrypts), verifies the copy against its own SHA-256 of
-// the source, and only then deletes the staged copy. Every step is idempotent,
+// otherwise; it never decrypts), verifies the copy against its own digest of
+// the source (the full-object CRC-32C that the store checked on write when it
+// keeps one, as MinIO and S3 do; else a SHA-256 read-back), and only then
+// deletes the staged copy. Every step is idempotent,
 // so a crash at any instant leaves a state the next pass finishes, and several
 // movers may run at once.
 package mover
