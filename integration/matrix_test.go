@@ -198,9 +198,6 @@ func TestVaultRevocationMatrix(t *testing.T) {
 	t.Run("DecryptDeniedEncryptAllowed", func(t *testing.T) {
 		k, pt := keyed(t, "encrypt-only")
 		policy, _ := split(pt)
-		if err := k.read(); err != nil { // the key has confirmed Decrypt once
-			t.Fatal(err)
-		}
 		v.PutEncryptOnlyPolicy(t, policy, "encrypt-only")
 		k.waitRevoked(t, "Vault decrypt denied, encrypt allowed", false)
 		// Encrypt still works, so uploads are accepted, but what they store

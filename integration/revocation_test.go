@@ -58,6 +58,11 @@ func startKeyed(t *testing.T, provider string, mode sealgatev1.KeyMode, uri stri
 		t.Fatalf("upload under %s: %v", uri, err)
 	}
 	ke.name = a.GetName()
+	// Read once: the key has now confirmed Decrypt, so reads are served from
+	// the cache and a revocation takes effect by the bound, not at once.
+	if err := ke.read(); err != nil {
+		t.Fatalf("first read under %s: %v", uri, err)
+	}
 	return ke
 }
 
