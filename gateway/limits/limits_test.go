@@ -2,6 +2,7 @@ package limits
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -116,7 +117,49 @@ func TestConfigDefaultsAndValidate(t *testing.T) {
 	if c.ReadsPerPrincipal != 7 || c.UploadsPerPrincipal != Defaults().UploadsPerPrincipal || c.StreamMemory != Defaults().StreamMemory {
 		t.Fatalf("WithDefaults kept %+v, want 7 reads per principal and defaults elsewhere", c)
 	}
-	if err := (Config{UploadsPerAccount: -1}).Validate(); err == nil {
-		t.Fatal("Validate of a negative cap: got nil, want an error")
+	for _, bad := range []Config{{UploadsPerAccount: -1}, {StreamMemory: -1}, {KeyProbesPerSecond: -1}} {
+		if err := bad.Validate(); err == nil {
+			t.Fatalf("Validate(%+v): got nil, want an error", bad)
+		}
+	}
+	if err := Defaults().Validate(); err != nil {
+		t.Fatalf("Validate(Defaults()): %v", err)
+	}
+}
+
+func TestReleasedSlotsLeaveNothingBehind(t *testing.T) {
+	l := New(Config{})
+	for i := 0; i < 3; i++ {
+		r, err := l.Stream(Read, "acme", "svc", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r()
+	}
+	if len(l.principal) != 0 || len(l.account) != 0 {
+		t.Fatalf("counters after every stream ended: %v %v, want none kept", l.principal, l.account)
+	}
+}
+
+func TestProbeLimitersAreBounded(t *testing.T) {
+	l := New(Config{KeyProbesPerSecond: 1000, KeyProbeBurst: 1})
+	now := time.Unix(1_800_000_000, 0)
+	l.now = func() time.Time { return now }
+	for i := 0; i < maxProbeLimiters; i++ {
+		if err := l.KeyProbe(fmt.Sprint("a", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Later every bucket has refilled, but a1 has just spent its token.
+	now = now.Add(10 * time.Millisecond)
+	l.probes["a1"].AllowN(now, 1)
+	if err := l.KeyProbe("new"); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.probes) > maxProbeLimiters/2 {
+		t.Fatalf("%d limiters kept after the sweep, want the full ones dropped", len(l.probes))
+	}
+	if _, ok := l.probes["a1"]; !ok {
+		t.Fatal("a limiter that is not full was dropped: its account would get a fresh burst")
 	}
 }
