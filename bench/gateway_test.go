@@ -80,6 +80,9 @@ dev: {account: demo}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if out, err := exec.Command(h.bin, "init", "--config", cfgPath).CombinedOutput(); err != nil {
+		t.Fatalf("sealgate init: %v\n%s", err, out)
+	}
 	logPath := filepath.Join(dir, "sealgate.log")
 	logf, err := os.Create(logPath)
 	if err != nil {

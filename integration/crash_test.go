@@ -37,6 +37,7 @@ func stageFleet(t *testing.T, n int, extraYAML string) *stagedFleet {
 	t.Helper()
 	f := &stagedFleet{rs: startRegions(t), bin: binaries(t), dir: t.TempDir(), want: map[string][]byte{}}
 	f.cfg = f.rs.yaml(t, f.dir+"/data", extraYAML)
+	initConfig(t, f.bin, f.cfg)
 	f.api = startProc(t, f.dir, f.dir+"/data", f.bin+"/sealgate", "serve", "--config", f.cfg, "--roles", "api")
 	f.ctx = gatewaytest.WithToken(context.Background(), f.api.token(t))
 	conn, err := grpc.NewClient(f.api.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -174,3 +174,12 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// initConfig runs "sealgate init --config cfg": a config file's keys are
+// created by init, never by serve.
+func initConfig(t testing.TB, bin, cfg string) {
+	t.Helper()
+	if out, err := exec.Command(bin+"/sealgate", "init", "--config", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("sealgate init --config %s: %v\n%s", cfg, err, out)
+	}
+}

@@ -89,6 +89,7 @@ func TestShutdownGraceOverFailsUploadCleanly(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "sealgate.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("listen: 127.0.0.1:0\ndata_dir: %s/data\nshutdown_grace: 1s\ndev:\n  account: demo\n", dir)), 0o600)
+	initConfig(t, bin, cfg)
 	p := startProc(t, dir, dir+"/data", bin+"/sealgate", "serve", "--config", cfg)
 	ctx := gatewaytest.WithToken(context.Background(), p.token(t))
 	s := startUpload(t, client(t, p.Addr), ctx, make([]byte, 512<<10), 2)

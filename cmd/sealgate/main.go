@@ -29,13 +29,17 @@ import (
 const usage = `usage: sealgate serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--roles api,mover]
        sealgate mover [--config FILE] [--data-dir DIR]
        sealgate token issue --account ACCOUNT --roles ROLE[,ROLE] [--ttl DURATION] [--subject NAME] [--config FILE | --data-dir DIR]
+       sealgate init [--config FILE | --data-dir DIR]
+       sealgate check-config --config FILE
        sealgate version
 
 Commands:
-  serve    run the gRPC gateway and the mover (embedded defaults when --config is not given)
-  mover    run only the mover, which carries staged ciphertext to storage regions
-  token    issue a signed bearer token for an account and roles
-  version  print the version
+  serve         run the gRPC gateway and the mover (embedded defaults when --config is not given)
+  mover         run only the mover, which carries staged ciphertext to storage regions
+  token         issue a signed bearer token for an account and roles
+  init          create the keys a new deployment needs (never replaces one)
+  check-config  validate a config file and the files it names, without serving
+  version       print the version
 `
 
 // version is set at build time with -ldflags "-X main.version=..."; the
@@ -86,6 +90,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = serve(args[0], args[1:], stdout, stderr)
 	case "token":
 		err = token(args[1:], stdout, stderr)
+	case "init":
+		err = initCmd(args[1:], stdout, stderr)
+	case "check-config":
+		err = checkConfig(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "sealgate: unknown command %q\n%s", args[0], usage)
 		return 2
@@ -111,30 +119,26 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) error {
 	listen := fs.String("listen", "", "gRPC listen address (default 127.0.0.1:7443)")
 	dataDir := fs.String("data-dir", "", "data directory (default .sealgate)")
 	roles := fs.String("roles", "", "comma-separated roles: api, mover (default: both)")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM) for the gRPC listener")
+	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return errUsage
 	}
-	var cfg *config.Config
-	if *cfgPath != "" {
-		c, err := config.Load(*cfgPath)
-		if err != nil {
-			return err
-		}
-		cfg = c
-	} else {
-		cfg = &config.Config{Dev: config.Dev{Account: "demo"}, Keys: config.Keys{AllowLocalCustomerKeys: true}}
+	cfg, err := configFrom(*cfgPath, *dataDir)
+	if err != nil {
+		return err
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
 	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
-	}
 	if *roles != "" {
 		cfg.Roles = strings.Split(*roles, ",")
+	}
+	if *tlsCert != "" || *tlsKey != "" {
+		cfg.TLS.CertFile, cfg.TLS.KeyFile = absPath(*tlsCert), absPath(*tlsKey)
 	}
 	if cmd == "mover" {
 		cfg.Roles = []string{"mover"}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -64,6 +65,9 @@ func token(args []string, stdout, stderr io.Writer) error {
 	if !auth.ValidAccountID(p.Account) {
 		return usageErr("token issue: --account %q: want 1-63 of a-z, 0-9 and '-', starting with a letter", p.Account)
 	}
+	if *cfgPath != "" && *dataDir != "" {
+		return usageErr("token issue: give --config or --data-dir, not both")
+	}
 	cfg, err := loadConfig(*cfgPath, *dataDir)
 	if err != nil {
 		return err
@@ -90,13 +94,39 @@ func token(args []string, stdout, stderr io.Writer) error {
 // loadConfig returns the config file's settings, or the embedded defaults
 // under dataDir, with defaults applied and checked.
 func loadConfig(path, dataDir string) (*config.Config, error) {
-	if path != "" {
-		if dataDir != "" {
-			return nil, usageErr("give --config or --data-dir, not both")
-		}
-		return config.Load(path)
+	cfg, err := configFrom(path, dataDir)
+	if err != nil {
+		return nil, err
 	}
-	cfg := &config.Config{DataDir: dataDir}
 	cfg.ApplyDefaults()
 	return cfg, cfg.Validate()
+}
+
+// configFrom decodes the config file at path, or returns the embedded
+// defaults; dataDir (a flag, relative to the working directory) overrides
+// the data directory of either.
+func configFrom(path, dataDir string) (*config.Config, error) {
+	if path == "" {
+		return config.Embedded(absPath(dataDir)), nil
+	}
+	cfg, err := config.Decode(path)
+	if err != nil {
+		return nil, err
+	}
+	if dataDir != "" {
+		cfg.DataDir = absPath(dataDir)
+	}
+	return cfg, nil
+}
+
+// absPath resolves a path given on the command line against the working
+// directory.
+func absPath(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }

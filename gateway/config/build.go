@@ -99,10 +99,17 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 		return nil, err
 	}
 	if keys.Scheme(c.Keys.ProviderKeyURI) == local.Scheme {
-		// The provider key is ours: create it on first start.
-		w, err := local.Open(c.Keys.LocalDir, c.Keys.ProviderKeyURI[len("local://"):])
+		// The provider key is ours. Only the embedded defaults create it (on
+		// first start); a config file needs sealgate init, so that a wrong
+		// or missing folder never silently forks the key.
+		name := c.Keys.ProviderKeyURI[len("local://"):]
+		open := local.OpenExisting
+		if c.CreateKeys {
+			open = local.Open
+		}
+		w, err := open(c.Keys.LocalDir, name)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("config: provider key %s: %w%s", c.Keys.ProviderKeyURI, err, c.initHint())
 		}
 		kr.Add(w)
 	}
@@ -222,9 +229,13 @@ func (rt *Runtime) setupAuth() error {
 	c := rt.Config
 	var pub ed25519.PublicKey
 	if c.Auth.SigningKeyFile != "" {
-		priv, err := auth.LoadOrCreateSigningKey(c.Auth.SigningKeyFile)
+		load := auth.LoadSigningKey
+		if c.CreateKeys {
+			load = auth.LoadOrCreateSigningKey
+		}
+		priv, err := load(c.Auth.SigningKeyFile)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w%s", err, c.initHint())
 		}
 		if rt.Issuer, err = auth.NewIssuer(priv); err != nil {
 			return err
@@ -305,4 +316,45 @@ func (rt *Runtime) Close() error {
 		errs = append(errs, c.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// initHint tells how to create missing keys for a config file.
+func (c *Config) initHint() string {
+	if c.CreateKeys {
+		return ""
+	}
+	if c.File != "" {
+		return " (if this is a new deployment: sealgate init --config " + c.File + ")"
+	}
+	return " (if this is a new deployment: sealgate init)"
+}
+
+// Init creates what a new deployment of c needs and does not have yet: the
+// data directory, the local provider key (for a local:// provider key) and
+// the signing key. It never replaces an existing key, and returns the paths
+// it created.
+func Init(c *Config) ([]string, error) {
+	var created []string
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("config: data dir: %w", err)
+	}
+	if keys.Scheme(c.Keys.ProviderKeyURI) == local.Scheme {
+		name := c.Keys.ProviderKeyURI[len("local://"):]
+		path := local.Path(c.Keys.LocalDir, name)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if _, err := local.Open(c.Keys.LocalDir, name); err != nil {
+				return created, err
+			}
+			created = append(created, path)
+		}
+	}
+	if p := c.Auth.SigningKeyFile; p != "" {
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			if _, err := auth.LoadOrCreateSigningKey(p); err != nil {
+				return created, err
+			}
+			created = append(created, p)
+		}
+	}
+	return created, nil
 }

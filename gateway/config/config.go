@@ -6,9 +6,13 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -71,7 +75,20 @@ type Config struct {
 	SIPZones  map[string]string `yaml:"sip_zones"`
 	Control   Store             `yaml:"control"`
 	Dev       Dev               `yaml:"dev"`
+	TLS       TLS               `yaml:"tls"`
+	// InsecurePlaintext allows a plaintext listener on an address other
+	// than loopback (behind a TLS-terminating proxy, say). Default false:
+	// such a gateway refuses to start without tls.
+	InsecurePlaintext bool `yaml:"insecure_plaintext"`
+
+	// File is the absolute path of the config file ("" for the embedded
+	// defaults); relative paths in it were resolved against its folder.
+	File      string `yaml:"-"`
 	configDir string
+	// CreateKeys lets Build create a missing local provider key and
+	// signing key: only the embedded defaults' first start does (and
+	// sealgate init). Elsewhere a missing key stops start-up, naming it.
+	CreateKeys bool `yaml:"-"`
 
 	// Clock, when set, is the time source of the key cache, the gateway
 	// and its background work: for tests and embedders only. It cannot be
@@ -85,13 +102,45 @@ type Config struct {
 
 // Auth says how bearer tokens are checked.
 type Auth struct {
-	// SigningKeyFile is an Ed25519 PKCS#8 PEM key; it is created when missing.
-	// The gateway verifies tokens with its public half and can issue dev
-	// tokens. Default <data_dir>/signing-key.pem unless PublicKeyFile is set.
+	// SigningKeyFile is an Ed25519 PKCS#8 PEM key that signs the gateway's
+	// own tokens (sealgate token issue, the dev token); the gateway accepts
+	// tokens it signed. Default <data_dir>/signing-key.pem unless a public
+	// key or an external issuer is configured. Created only by the embedded
+	// defaults' first start and by sealgate init.
 	SigningKeyFile string `yaml:"signing_key_file"`
-	// PublicKeyFile verifies tokens issued elsewhere (PKIX PEM).
+	// PublicKeyFile verifies tokens of a sealgate signing key kept
+	// elsewhere (PKIX PEM).
 	PublicKeyFile string `yaml:"public_key_file"`
+	// JWKSURL or JWKSFile name the key set of an external identity provider
+	// (an OIDC issuer's jwks_uri); its tokens are accepted with the issuer
+	// and audience below, and keys are picked by kid, so the issuer can
+	// rotate them. The URL is fetched again every JWKSRefresh (default 5m)
+	// and when a token names an unknown kid; the file when it changes.
+	JWKSURL     string        `yaml:"jwks_url"`
+	JWKSFile    string        `yaml:"jwks_file"`
+	JWKSRefresh time.Duration `yaml:"jwks_refresh"`
+	// Issuer and Audience are required of external tokens ("iss", "aud").
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	// AccountClaim and RolesClaim name the claims that carry the sealgate
+	// account and roles in external tokens; dots reach into objects
+	// ("realm_access.roles"). Defaults "account" and "roles".
+	AccountClaim string `yaml:"account_claim"`
+	RolesClaim   string `yaml:"roles_claim"`
 }
+
+// TLS configures the gRPC listener's certificate. The files are read again
+// when they change, for new connections; open ones are not dropped.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, requires client certificates signed by one
+	// of its CAs (mutual TLS).
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Enabled reports whether the listener serves TLS.
+func (t TLS) Enabled() bool { return t.CertFile != "" }
 
 // Keys configures key encryption keys and the key endpoints tenants may
 // name. No credential is ever sent to an endpoint that is not listed here.
@@ -211,16 +260,32 @@ type Dev struct {
 	TokenTTL time.Duration `yaml:"token_ttl"`
 }
 
-// Default returns the embedded defaults: no servers needed.
+// Default returns the embedded defaults: no servers needed, everything under
+// .sealgate, a dev account, and keys created on first start.
 func Default() *Config {
-	c := &Config{Dev: Dev{Account: "demo"}}
+	c := Embedded("")
 	c.ApplyDefaults()
 	return c
 }
 
-// Load reads a YAML config file strictly: unknown fields are errors. Relative
-// paths in it are relative to the file's folder.
-func Load(path string) (*Config, error) {
+// Embedded returns the embedded defaults for dataDir ("" means .sealgate)
+// before ApplyDefaults: the only configuration that creates missing keys,
+// allows local customer keys and has a dev account.
+func Embedded(dataDir string) *Config {
+	return &Config{
+		DataDir:    dataDir,
+		Dev:        Dev{Account: "demo"},
+		Keys:       Keys{AllowLocalCustomerKeys: true},
+		CreateKeys: true,
+	}
+}
+
+// Decode reads a YAML config file strictly: unknown fields are errors.
+// Relative paths in it are resolved, once and here, against the file's
+// folder, so that the same file means the same folders whatever the working
+// directory. Callers apply their overrides, then ApplyDefaults and Validate
+// (Load does all three).
+func Decode(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -228,15 +293,31 @@ func Load(path string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	c := &Config{}
-	if err := dec.Decode(c); err != nil {
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
-	c.configDir = filepath.Dir(path)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c.File, c.configDir = abs, filepath.Dir(abs)
+	c.resolvePaths()
+	return c, nil
+}
+
+// Load reads a config file with Decode, applies the defaults and validates
+// the result.
+func Load(path string) (*Config, error) {
+	c, err := Decode(path)
+	if err != nil {
+		return nil, err
+	}
 	c.ApplyDefaults()
 	return c, c.Validate()
 }
 
-// ApplyDefaults fills every empty field with its default.
+// ApplyDefaults fills every empty field with its default. Paths it derives
+// are absolute (under DataDir); calling it again changes nothing.
 func (c *Config) ApplyDefaults() {
 	def := func(s *string, v string) {
 		if *s == "" {
@@ -245,7 +326,7 @@ func (c *Config) ApplyDefaults() {
 	}
 	def(&c.Listen, "127.0.0.1:7443")
 	def(&c.DataDir, ".sealgate")
-	c.DataDir = c.abs(c.DataDir)
+	c.resolvePaths()
 	def(&c.LogLevel, "info")
 	if len(c.Roles) == 0 {
 		c.Roles = []string{"api", "mover"}
@@ -258,7 +339,7 @@ func (c *Config) ApplyDefaults() {
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 30 * time.Second
 	}
-	if c.Auth.PublicKeyFile == "" {
+	if c.Auth.PublicKeyFile == "" && c.Auth.JWKSURL == "" && c.Auth.JWKSFile == "" {
 		def(&c.Auth.SigningKeyFile, filepath.Join(c.DataDir, "signing-key.pem"))
 	}
 	def(&c.Keys.ProviderKeyURI, "local://provider")
@@ -283,28 +364,47 @@ func (c *Config) ApplyDefaults() {
 	if c.Dev.TokenTTL == 0 {
 		c.Dev.TokenTTL = 720 * time.Hour
 	}
+	c.resolvePaths()
+}
+
+// resolvePaths makes every path absolute: relative to the config file's
+// folder for a file, else to the working directory. Absolute paths are left
+// alone, so resolving twice is resolving once.
+func (c *Config) resolvePaths() {
+	for _, p := range []*string{&c.DataDir, &c.Keys.LocalDir, &c.Auth.SigningKeyFile, &c.Auth.PublicKeyFile,
+		&c.Auth.JWKSFile, &c.Dev.TokenFile, &c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile} {
+		*p = c.abs(*p)
+	}
+	for i := range c.Keys.Vault {
+		v := &c.Keys.Vault[i]
+		v.CAFile, v.TokenFile = c.abs(v.CAFile), c.abs(v.TokenFile)
+		if v.AppRole != nil {
+			v.AppRole.RoleIDFile, v.AppRole.SecretIDFile = c.abs(v.AppRole.RoleIDFile), c.abs(v.AppRole.SecretIDFile)
+		}
+	}
 	for r, s := range c.Regions {
 		s.Path = c.abs(s.Path)
 		c.Regions[r] = s
 	}
-	if c.Control.Endpoint == "" {
-		c.Control.Path = c.abs(c.Control.Path)
-	}
-	c.Keys.LocalDir = c.abs(c.Keys.LocalDir)
-	c.Auth.SigningKeyFile = c.abs(c.Auth.SigningKeyFile)
-	c.Auth.PublicKeyFile = c.abs(c.Auth.PublicKeyFile)
-	c.Dev.TokenFile = c.abs(c.Dev.TokenFile)
+	c.Control.Path = c.abs(c.Control.Path)
 	if c.Audit != "stdout" && c.Audit != "stderr" && c.Audit != "off" {
 		c.Audit = c.abs(c.Audit)
 	}
 }
 
-// abs resolves p against the config file's folder.
+// abs resolves p against the config file's folder, or the working
+// directory when there is no file.
 func (c *Config) abs(p string) string {
-	if p == "" || filepath.IsAbs(p) || c.configDir == "" {
+	if p == "" || filepath.IsAbs(p) {
 		return p
 	}
-	return filepath.Join(c.configDir, p)
+	if c.configDir != "" {
+		return filepath.Join(c.configDir, p)
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // Validate reports the first problem in c.
@@ -341,6 +441,12 @@ func (c *Config) Validate() error {
 	if c.Keys.RevocationBound < time.Second {
 		return fmt.Errorf("config: keys.revocation_bound %v: want at least 1s", c.Keys.RevocationBound)
 	}
+	if err := c.validateListener(); err != nil {
+		return err
+	}
+	if err := c.validateAuth(); err != nil {
+		return err
+	}
 	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -353,6 +459,9 @@ func (c *Config) Validate() error {
 	if c.Dev.Account != "" && c.Auth.SigningKeyFile == "" {
 		return fmt.Errorf("config: dev.account needs auth.signing_key_file to issue its token")
 	}
+	if c.Dev.Account != "" && c.HasRole("api") && !IsLoopback(c.Listen) {
+		return fmt.Errorf("config: dev.account gives a token with every role: only on a loopback listen address, not %s", c.Listen)
+	}
 	return nil
 }
 
@@ -364,4 +473,46 @@ func (c *Config) HasRole(role string) bool {
 		}
 	}
 	return false
+}
+
+// validateListener refuses plaintext on an address others can reach.
+func (c *Config) validateListener() error {
+	t := c.TLS
+	switch {
+	case (t.CertFile == "") != (t.KeyFile == ""):
+		return fmt.Errorf("config: tls: give both cert_file and key_file")
+	case t.ClientCAFile != "" && t.CertFile == "":
+		return fmt.Errorf("config: tls.client_ca_file needs cert_file and key_file")
+	case c.HasRole("api") && !t.Enabled() && !c.InsecurePlaintext && !IsLoopback(c.Listen):
+		return fmt.Errorf("config: listen %s is not a loopback address: configure tls (cert_file, key_file), "+
+			"or set insecure_plaintext: true if a proxy in front terminates TLS", c.Listen)
+	}
+	return nil
+}
+
+func (c *Config) validateAuth() error {
+	a := c.Auth
+	switch {
+	case a.JWKSURL != "" && a.JWKSFile != "":
+		return fmt.Errorf("config: auth: give jwks_url or jwks_file, not both")
+	case (a.JWKSURL != "" || a.JWKSFile != "") && (a.Issuer == "" || a.Audience == ""):
+		return fmt.Errorf("config: auth: an external key set needs issuer and audience")
+	case a.SigningKeyFile == "" && a.PublicKeyFile == "" && a.JWKSURL == "" && a.JWKSFile == "":
+		return fmt.Errorf("config: auth: no way to verify tokens (signing_key_file, public_key_file, jwks_url or jwks_file)")
+	}
+	return nil
+}
+
+// IsLoopback reports whether the listen address addr binds only to a
+// loopback interface (127.0.0.0/8, ::1, localhost).
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }

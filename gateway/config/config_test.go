@@ -60,7 +60,7 @@ func TestLoadIsStrictAndResolvesPaths(t *testing.T) {
 }
 
 func TestBuildAndDevAccount(t *testing.T) {
-	c := &Config{DataDir: t.TempDir(), Dev: Dev{Account: "demo"}}
+	c := Embedded(t.TempDir())
 	c.ApplyDefaults()
 	ctx := context.Background()
 	rt, err := Build(ctx, c, c.NewLogger(os.Stderr))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/sealgate/sealgate/keys"
@@ -150,4 +151,39 @@ func (c *Config) validateKeys() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CredentialEnv lists the environment variables that c says hold
+// credentials: store keys and Vault tokens.
+func (c *Config) CredentialEnv() []string {
+	var out []string
+	for _, s := range append([]Store{c.Control}, mapValues(c.Regions)...) {
+		if s.Endpoint != "" {
+			out = append(out, s.AccessKeyEnv, s.SecretKeyEnv)
+		}
+	}
+	for _, v := range c.Keys.Vault {
+		switch {
+		case v.AppRole != nil:
+			for _, e := range []string{v.AppRole.RoleIDEnv, v.AppRole.SecretIDEnv} {
+				if e != "" {
+					out = append(out, e)
+				}
+			}
+		case v.TokenFile == "" && v.TokenEnv != "":
+			out = append(out, v.TokenEnv)
+		case v.TokenFile == "":
+			out = append(out, "VAULT_TOKEN")
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func mapValues(m map[string]Store) []Store {
+	out := make([]Store, 0, len(m))
+	for _, s := range m {
+		out = append(out, s)
+	}
+	return out
 }

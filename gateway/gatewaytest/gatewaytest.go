@@ -40,8 +40,8 @@ type Env struct {
 func Start(t testing.TB, mutate func(*config.Config)) *Env {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := &config.Config{DataDir: dir, Listen: "127.0.0.1:0", Dev: config.Dev{Account: "demo"}, LogLevel: "debug",
-		Keys: config.Keys{AllowLocalCustomerKeys: true}}
+	cfg := config.Embedded(dir)
+	cfg.Listen, cfg.LogLevel = "127.0.0.1:0", "debug"
 	if mutate != nil {
 		mutate(cfg)
 	}

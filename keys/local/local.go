@@ -40,18 +40,28 @@ func Open(dir, name string) (*Wrapper, error) {
 	return open(dir, name, true)
 }
 
+// OpenExisting opens the local key name in dir and never creates one: a
+// missing keyset is an error wrapping keys.ErrUnknownKey that names its
+// path.
+func OpenExisting(dir, name string) (*Wrapper, error) {
+	return open(dir, name, false)
+}
+
+// Path returns the file that holds the local key name in dir.
+func Path(dir, name string) string { return filepath.Join(dir, name+".keyset.json") }
+
 func open(dir, name string, create bool) (*Wrapper, error) {
 	if !nameRE.MatchString(name) {
 		return nil, fmt.Errorf("%w: invalid local key name %q", keys.ErrUnknownKey, name)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("local: key dir: %w", err)
-	}
-	path := filepath.Join(dir, name+".keyset.json")
+	path := Path(dir, name)
 	h, err := readKeyset(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if !create {
-			return nil, fmt.Errorf("%w: local key %q does not exist", keys.ErrUnknownKey, name)
+			return nil, fmt.Errorf("%w: local key %q: no keyset at %s", keys.ErrUnknownKey, name, path)
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("local: key dir: %w", err)
 		}
 		h, err = createKeyset(path)
 	}
