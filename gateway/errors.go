@@ -41,6 +41,8 @@ const (
 	ReasonUploadTooSlow         = "UPLOAD_TOO_SLOW"         // DEADLINE_EXCEEDED
 	ReasonReadStalled           = "READ_STALLED"            // DEADLINE_EXCEEDED
 	ReasonKeyNotAllowed         = "KEY_NOT_ALLOWED"         // INVALID_ARGUMENT (settings), FAILED_PRECONDITION (data)
+	ReasonWrongKey              = "WRONG_KEY"               // FAILED_PRECONDITION
+	ReasonKeyNotFound           = "KEY_NOT_FOUND"           // FAILED_PRECONDITION
 )
 
 // newStatus builds a status with an ErrorInfo detail.
@@ -135,7 +137,13 @@ func (g *Gateway) toStatus(ctx context.Context, op string, err error) error {
 	case errors.Is(err, keys.ErrKeyUnavailable):
 		g.log.WarnContext(ctx, "key service unavailable", "op", op, "err", err)
 		return newStatus(codes.Unavailable, "the key service is unavailable; retry later", ReasonKeyServiceUnavailable, nil)
-	case errors.Is(err, keys.ErrIntegrity), errors.Is(err, keys.ErrFormat), errors.Is(err, keys.ErrUnknownKey):
+	case errors.Is(err, keys.ErrWrongKey):
+		g.log.ErrorContext(ctx, "wrong key", "op", op, "err", err)
+		return newStatus(codes.FailedPrecondition, "the configured key is not the key that protects this artifact (was a key replaced?)", ReasonWrongKey, nil)
+	case errors.Is(err, keys.ErrUnknownKey):
+		g.log.ErrorContext(ctx, "key not found", "op", op, "err", err)
+		return newStatus(codes.FailedPrecondition, "the key that protects this artifact is not configured here", ReasonKeyNotFound, nil)
+	case errors.Is(err, keys.ErrIntegrity), errors.Is(err, keys.ErrFormat):
 		g.log.ErrorContext(ctx, "integrity check failed", "op", op, "err", err)
 		return newStatus(codes.DataLoss, "stored artifact failed its integrity check", ReasonIntegrity, nil)
 	case errors.Is(err, policy.ErrUnknownSIPZone):

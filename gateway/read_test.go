@@ -3,7 +3,9 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/sealgate/sealgate/gateway"
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/config"
 	"github.com/sealgate/sealgate/gateway/gatewaytest"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -160,3 +163,17 @@ func flip(b []byte, i int) []byte {
 }
 
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+func TestReplacedProviderKeyIsAKeyErrorNotTampering(t *testing.T) {
+	first := gatewaytest.Start(t, nil)
+	ctx := first.Ctx(t, "demo")
+	a := mustUpload(t, first, ctx, callHeader("us-west"), []byte("under the first provider key"))
+	// The old bug: a second start that does not find the keyset makes a new
+	// one. Reads of what the first key protects must then say so.
+	if err := os.Remove(filepath.Join(first.DataDir, "keys", "provider.keyset.json")); err != nil {
+		t.Fatal(err)
+	}
+	second := gatewaytest.Start(t, func(c *config.Config) { c.DataDir = first.DataDir })
+	_, err := second.Read(second.Ctx(t, "demo"), a.GetName(), io.Discard)
+	wantStatus(t, "read under a replaced provider key", err, codes.FailedPrecondition, "WRONG_KEY")
+}

@@ -23,6 +23,12 @@ var (
 	// ErrFormat means the bytes are not a sealgate object of a known version.
 	ErrFormat = errors.New("keys: not a sealgate object or unsupported format version")
 
+	// ErrWrongKey means the key service answered, but the key it holds under
+	// that name is not the key that wrapped the data key: the key was
+	// replaced (a local keyset created anew, say) or the slot names another
+	// key. It is a key problem, not tampering.
+	ErrWrongKey = errors.New("keys: a different key than the one that wrapped the data key")
+
 	// ErrUnknownKey means no driver is configured for a key URI.
 	ErrUnknownKey = errors.New("keys: no driver for key URI")
 

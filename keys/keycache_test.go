@@ -258,7 +258,7 @@ func TestKeyCacheChecksWrappedKeyWhenHot(t *testing.T) {
 	c, _, _ := newCache(t, time.Minute)
 	obj, _ := sealVia(t, c, "acme", "a1", []byte("hot"))
 	h, _ := keys.ReadHeader(bytes.NewReader(obj))
-	h.Slots[0].WrappedIK[3] ^= 1
+	h.Slots[0].WrappedIK[10] ^= 1 // past Tink's key id prefix
 	hdr, _ := h.Encode()
 	bad := append(hdr, obj[h.Len():]...)
 	if _, err := openVia(c, bad); !errors.Is(err, keys.ErrIntegrity) {

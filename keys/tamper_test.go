@@ -33,8 +33,8 @@ func mustFail(t *testing.T, f fixture, name string, obj, plain []byte) {
 		t.Errorf("%s: open succeeded, want an integrity error", name)
 		return
 	}
-	if !errors.Is(err, keys.ErrIntegrity) && !errors.Is(err, keys.ErrFormat) && !errors.Is(err, keys.ErrUnknownKey) {
-		t.Errorf("%s: got %v, want ErrIntegrity, ErrFormat or ErrUnknownKey", name, err)
+	if !errors.Is(err, keys.ErrIntegrity) && !errors.Is(err, keys.ErrFormat) && !errors.Is(err, keys.ErrUnknownKey) && !errors.Is(err, keys.ErrWrongKey) {
+		t.Errorf("%s: got %v, want ErrIntegrity, ErrFormat, ErrUnknownKey or ErrWrongKey", name, err)
 	}
 	if !bytes.HasPrefix(plain, got) {
 		t.Errorf("%s: released %d bytes that are not the original plaintext", name, len(got))

@@ -194,7 +194,7 @@ func (w *Wrapper) WrapResolved(ctx context.Context, plaintext []byte, ec keys.En
 func (w *Wrapper) answered(got string) (string, error) {
 	if !w.key.alias {
 		if got != w.key.arn {
-			return "", fmt.Errorf("%w: answered by key %q, want %q", keys.ErrIntegrity, got, w.key.arn)
+			return "", fmt.Errorf("%w: answered by key %q, want %q", keys.ErrWrongKey, got, w.key.arn)
 		}
 		return w.uri, nil
 	}

@@ -51,7 +51,8 @@ var (
 //   - keys.ErrKeyRevoked for a disabled key, a key pending deletion or in
 //     another unusable state, a key not found, or access denied;
 //   - keys.ErrIntegrity for a ciphertext that does not decrypt under the
-//     key and context, or that belongs to another key;
+//     key and context;
+//   - keys.ErrWrongKey for a ciphertext of another key (IncorrectKey);
 //   - keys.ErrKeyUnavailable for KMS internal errors, dependency timeouts,
 //     unavailable key stores, throttling, any 5xx status, failed
 //     authentication of our credentials, and every failure where KMS sent
@@ -87,7 +88,9 @@ func classOf(err error) error {
 	switch {
 	case errors.As(err, &disabled), errors.As(err, &invalidState), errors.As(err, &notFound):
 		return keys.ErrKeyRevoked
-	case errors.As(err, &invalidCT), errors.As(err, &incorrectKey):
+	case errors.As(err, &incorrectKey):
+		return keys.ErrWrongKey
+	case errors.As(err, &invalidCT):
 		return keys.ErrIntegrity
 	case errors.As(err, &internal), errors.As(err, &depTimeout), errors.As(err, &keyUnavail), errors.As(err, &limit):
 		return keys.ErrKeyUnavailable

@@ -86,7 +86,7 @@ func TestErrorClasses(t *testing.T) {
 		{400, "NotFoundException", keys.ErrKeyRevoked},
 		{400, "AccessDeniedException", keys.ErrKeyRevoked},
 		{400, "InvalidCiphertextException", keys.ErrIntegrity},
-		{400, "IncorrectKeyException", keys.ErrIntegrity},
+		{400, "IncorrectKeyException", keys.ErrWrongKey},
 		{500, "KMSInternalException", keys.ErrKeyUnavailable},
 		{500, "DependencyTimeoutException", keys.ErrKeyUnavailable},
 		{500, "KeyUnavailableException", keys.ErrKeyUnavailable},
@@ -118,7 +118,7 @@ func checkClass(t *testing.T, name string, err, want error) {
 		t.Errorf("%s: got no error, want %v", name, want)
 		return
 	}
-	for _, class := range []error{keys.ErrKeyRevoked, keys.ErrKeyUnavailable, keys.ErrIntegrity} {
+	for _, class := range []error{keys.ErrKeyRevoked, keys.ErrKeyUnavailable, keys.ErrIntegrity, keys.ErrWrongKey} {
 		if got := errors.Is(err, class); got != (class == want) {
 			t.Errorf("%s: got error %v, errors.Is(%v) = %v; want class %v", name, err, class, got, want)
 		}
@@ -148,7 +148,7 @@ func TestUnwrapChecksAnsweringKeyAndTag(t *testing.T) {
 	if got != nil {
 		t.Errorf("answered by another key: got plaintext %q, want none", got)
 	}
-	checkClass(t, "answered by another key", err, keys.ErrIntegrity)
+	checkClass(t, "answered by another key", err, keys.ErrWrongKey)
 	got, err = fakeKMS(t, 200, answer(testARN), 0).Unwrap(ctx, frame([]byte("another data key"), blob), ec)
 	if got != nil {
 		t.Errorf("tag of another data key: got plaintext %q, want none", got)

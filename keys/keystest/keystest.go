@@ -97,9 +97,13 @@ func RunConformance(t *testing.T, h Harness) {
 		wantClass(t, "extended", err, keys.ErrIntegrity)
 	})
 	t.Run("OtherKey", func(t *testing.T) {
+		// Drivers that can tell (a key id in the ciphertext, an answer
+		// naming the key) say ErrWrongKey; the others ErrIntegrity.
 		w := mustWrap(t, b, dataKey(6), ec)
 		_, err := a.Unwrap(ctx, w, ec)
-		wantClass(t, "wrapped by another key", err, keys.ErrIntegrity)
+		if !errors.Is(err, keys.ErrWrongKey) {
+			wantClass(t, "wrapped by another key", err, keys.ErrIntegrity)
+		}
 	})
 	t.Run("CanceledContext", func(t *testing.T) {
 		w := mustWrap(t, a, dataKey(7), ec)

@@ -6,6 +6,7 @@ package local
 
 import (
 	"bytes"
+	"encoding/binary"
 	"context"
 	"errors"
 	"fmt"
@@ -31,7 +32,12 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 type Wrapper struct {
 	uri  string
 	aead tink.AEAD
+	ids  map[uint32]bool // the keyset's key ids
 }
+
+// tinkPrefixByte starts every ciphertext of a key with Tink's own output
+// prefix, followed by the key id (big endian).
+const tinkPrefixByte = 0x01
 
 // Open returns the Wrapper for key name in dir, creating the keyset file when
 // it does not exist. Two processes that race to create it end up with the same
@@ -72,7 +78,11 @@ func open(dir, name string, create bool) (*Wrapper, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: keyset %s: %w", name, err)
 	}
-	return &Wrapper{uri: Scheme + "://" + name, aead: a}, nil
+	ids := map[uint32]bool{}
+	for _, k := range h.KeysetInfo().GetKeyInfo() {
+		ids[k.GetKeyId()] = true
+	}
+	return &Wrapper{uri: Scheme + "://" + name, aead: a, ids: ids}, nil
 }
 
 func readKeyset(path string) (*keyset.Handle, error) {
@@ -145,6 +155,11 @@ func (w *Wrapper) Wrap(ctx context.Context, plaintext []byte, ec keys.Encryption
 func (w *Wrapper) Unwrap(ctx context.Context, wrapped []byte, ec keys.EncryptionContext) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	// Tink prefixes each ciphertext with its key's id: a key id this keyset
+	// lacks means the key was replaced, not that the bytes were tampered.
+	if len(wrapped) >= 5 && wrapped[0] == tinkPrefixByte && !w.ids[binary.BigEndian.Uint32(wrapped[1:5])] {
+		return nil, fmt.Errorf("%w: local key %s does not hold the key that wrapped this data key", keys.ErrWrongKey, w.uri)
 	}
 	pt, err := w.aead.Decrypt(wrapped, ec.Encode())
 	if err != nil {
