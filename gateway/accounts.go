@@ -65,38 +65,43 @@ func (s *accountService) UpdateAccountSettings(ctx context.Context, req *sealgat
 	if err != nil {
 		return nil, err
 	}
-	current, err := g.cfg.Settings.Get(ctx, account)
-	created := errors.Is(err, policy.ErrAccountNotFound)
-	if created {
-		current, err = &sealgatev1.AccountSettings{}, nil
+	created := false
+	var paths []string
+	updated, err := g.cfg.Settings.Update(ctx, account, req.GetSettings().GetEtag(), func(current *sealgatev1.AccountSettings) (*sealgatev1.AccountSettings, error) {
+		created = current == nil
+		if created {
+			current = &sealgatev1.AccountSettings{}
+		}
+		next := proto.Clone(current).(*sealgatev1.AccountSettings)
+		paths = req.GetUpdateMask().GetPaths()
+		if err := policy.ApplyMask(next, req.GetSettings(), paths); err != nil {
+			return nil, err
+		}
+		if err := policy.Validate(next, g.cfg.Topology, g.cfg.CustomerKeySchemes); err != nil {
+			return nil, err
+		}
+		if err := policy.CheckTopology(next, g.cfg.Topology); err != nil {
+			return nil, err
+		}
+		if !proto.Equal(current.GetKeyPolicy(), next.GetKeyPolicy()) {
+			if err := g.checkNewKeys(ctx, account, next.GetKeyPolicy()); err != nil {
+				return nil, err
+			}
+		}
+		next.Name = policy.SettingsName(account)
+		next.UpdateTime = timestamppb.New(g.now())
+		return next, nil
+	})
+	if errors.Is(err, policy.ErrStale) {
+		return nil, newStatus(codes.Aborted, "the settings changed since they were read: read them again and retry", ReasonEtagMismatch, nil)
 	}
 	if err != nil {
 		return nil, g.toStatus(ctx, "update settings", err)
 	}
-	updated := proto.Clone(current).(*sealgatev1.AccountSettings)
-	if err := policy.ApplyMask(updated, req.GetSettings(), req.GetUpdateMask().GetPaths()); err != nil {
-		return nil, g.toStatus(ctx, "update settings", err)
-	}
-	if err := policy.Validate(updated, g.cfg.Topology, g.cfg.CustomerKeySchemes); err != nil {
-		return nil, g.toStatus(ctx, "update settings", err)
-	}
-	if err := policy.CheckTopology(updated, g.cfg.Topology); err != nil {
-		return nil, g.toStatus(ctx, "update settings", err)
-	}
-	if !proto.Equal(current.GetKeyPolicy(), updated.GetKeyPolicy()) {
-		if err := g.checkNewKeys(ctx, account, updated.GetKeyPolicy()); err != nil {
-			return nil, err
-		}
-	}
-	updated.Name = policy.SettingsName(account)
-	updated.UpdateTime = timestamppb.New(g.now())
-	if err := g.cfg.Settings.Put(ctx, account, updated); err != nil {
-		return nil, g.toStatus(ctx, "update settings", err)
-	}
 	g.log.InfoContext(ctx, "account settings updated", "account", account, "actor", p.Subject,
-		"created", created, "paths", req.GetUpdateMask().GetPaths())
+		"created", created, "paths", paths)
 	g.audit.Record(audit.Event{Kind: audit.KindSettingsChange, Account: account, Actor: p.Subject,
-		Outcome: audit.OutcomeOK, KeyURIs: keyURIsOf(g, updated), Detail: strings.Join(req.GetUpdateMask().GetPaths(), ",")})
+		Outcome: audit.OutcomeOK, KeyURIs: keyURIsOf(g, updated), Detail: strings.Join(paths, ",")})
 	return updated, nil
 }
 

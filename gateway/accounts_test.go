@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"bytes"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/gatewaytest"
+	"github.com/sealgate/sealgate/keys/local"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
 
@@ -114,5 +117,58 @@ func TestRetentionSetsExpireTime(t *testing.T) {
 	vm.Type = sealgatev1.ArtifactType_ARTIFACT_TYPE_VOICEMAIL
 	if a := mustUpload(t, env, env.Ctx(t, "demo"), vm, []byte("x")); a.GetExpireTime() != nil {
 		t.Fatalf("voicemail without a rule: expire_time %v, want none (indefinite)", a.GetExpireTime())
+	}
+}
+
+func TestSettingsLimitsMaskAndEtag(t *testing.T) {
+	env := gatewaytest.Start(t, nil)
+	ctx := env.Ctx(t, "demo")
+	// ~9,000 queues: refused with one field violation, and the account
+	// keeps working.
+	queues := map[string]string{}
+	for i := 0; i < 9000; i++ {
+		queues[fmt.Sprintf("queue-%05d-%s", i, strings.Repeat("x", 100))] = "de"
+	}
+	_, err := update(env, t, "demo", &sealgatev1.AccountSettings{QueueStorageRegions: queues}, "queue_storage_regions")
+	st := wantStatus(t, "9,000 queues", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	if fv := fieldViolations(st); len(fv) != 1 || fv[0].GetField() != "queue_storage_regions" {
+		t.Fatalf("field violations %v, want one on queue_storage_regions", fv)
+	}
+	if len(st.Message()) > 512 {
+		t.Errorf("error message of %d bytes, want a short one", len(st.Message()))
+	}
+	mustUpload(t, env, ctx, callHeader("us-west"), []byte("still works"))
+
+	// No mask: only the fields set change (AIP-134).
+	if _, err := local.Open(filepath.Join(env.DataDir, "keys"), "acme-cmk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := update(env, t, "demo", &sealgatev1.AccountSettings{KeyPolicy: &sealgatev1.KeyPolicy{
+		Mode: sealgatev1.KeyMode_KEY_MODE_CUSTOMER_AND_PROVIDER, CustomerKeyUri: "local://acme-cmk"}}, "key_policy"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := env.Accounts.UpdateAccountSettings(ctx, &sealgatev1.UpdateAccountSettingsRequest{Settings: &sealgatev1.AccountSettings{
+		Name:           "accounts/demo/settings",
+		RetentionRules: []*sealgatev1.RetentionRule{{Category: sealgatev1.RetentionCategory_RETENTION_CATEGORY_EMAIL_MESSAGES, RetentionDays: 90}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetKeyPolicy().GetMode() != sealgatev1.KeyMode_KEY_MODE_CUSTOMER_AND_PROVIDER || len(got.GetRetentionRules()) != 1 || got.GetHomeRegion() != "us" {
+		t.Fatalf("retention-only update without a mask: %v; want the key policy and home region kept", got)
+	}
+
+	// Etags: a stale one is ABORTED and writes nothing.
+	cur, err := env.Accounts.GetAccountSettings(ctx, &sealgatev1.GetAccountSettingsRequest{Name: "accounts/demo/settings"})
+	if err != nil || cur.GetEtag() == "" || cur.GetEtag() != got.GetEtag() {
+		t.Fatalf("Get: etag %q (%v), want the update's %q", cur.GetEtag(), err, got.GetEtag())
+	}
+	if _, err := update(env, t, "demo", &sealgatev1.AccountSettings{StorageRegion: "de", Etag: cur.GetEtag()}, "storage_region"); err != nil {
+		t.Fatalf("update at the current etag: %v", err)
+	}
+	_, err = update(env, t, "demo", &sealgatev1.AccountSettings{StorageRegion: "jp", Etag: cur.GetEtag()}, "storage_region")
+	wantStatus(t, "update at a stale etag", err, codes.Aborted, "ETAG_MISMATCH")
+	now, _ := env.Accounts.GetAccountSettings(ctx, &sealgatev1.GetAccountSettingsRequest{Name: "accounts/demo/settings"})
+	if now.GetStorageRegion() != "de" {
+		t.Fatalf("storage region %q after the refused update, want de", now.GetStorageRegion())
 	}
 }

@@ -42,6 +42,7 @@ const (
 	ReasonReadStalled           = "READ_STALLED"            // DEADLINE_EXCEEDED
 	ReasonKeyNotAllowed         = "KEY_NOT_ALLOWED"         // INVALID_ARGUMENT (settings), FAILED_PRECONDITION (data)
 	ReasonWrongKey              = "WRONG_KEY"               // FAILED_PRECONDITION
+	ReasonEtagMismatch          = "ETAG_MISMATCH"           // ABORTED
 	ReasonKeyNotFound           = "KEY_NOT_FOUND"           // FAILED_PRECONDITION
 )
 

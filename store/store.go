@@ -30,6 +30,11 @@ var (
 	// ErrInvalidKey reports that a key is not acceptable (see ValidateKey),
 	// or that a driver cannot store an object under it.
 	ErrInvalidKey = errors.New("store: invalid key")
+	// ErrPrecondition means a conditional write found the object not in the
+	// state it was made for: it exists when it was to be created, or its
+	// version is not the one given. Nothing was written.
+	ErrPrecondition = errors.New("store: precondition failed")
+
 	// ErrSizeMismatch reports that the reader given to Put delivered a
 	// different number of bytes than the declared size.
 	ErrSizeMismatch = errors.New("store: size mismatch")
@@ -114,6 +119,21 @@ type Bucket interface {
 	// including for a prefix that no valid key can start with. It returns
 	// an error wrapping ErrUnavailable when the backend cannot be reached.
 	List(ctx context.Context, prefix, startAfter string, limit int) ([]ObjectInfo, error)
+
+	// Load returns the whole of a small object and its version (an opaque
+	// ETag) for a later Swap. It returns an error wrapping ErrNotFound when
+	// the key does not exist, and an error when the object is larger than
+	// max bytes.
+	Load(ctx context.Context, key string, max int64) (data []byte, version string, err error)
+
+	// Swap writes data under key only if the object is still at version:
+	// with version "" only if no object exists (create-only), otherwise
+	// only if its current version is version (compare-and-swap). Of
+	// concurrent Swaps from one version exactly one succeeds. It returns the
+	// new version, or an error wrapping ErrPrecondition when the condition
+	// does not hold (nothing is written). Small control objects only:
+	// settings, indexes, leases.
+	Swap(ctx context.Context, key string, data []byte, version string) (newVersion string, err error)
 
 	// Close releases the bucket's resources. The bucket must not be used
 	// after Close.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/sealgate/sealgate/gateway/layout"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -40,8 +41,11 @@ func ApplyMask(dst, src *sealgatev1.AccountSettings, paths []string) error {
 	if dst == nil {
 		return fmt.Errorf("policy: apply mask: nil destination settings")
 	}
-	if len(paths) == 0 {
+	switch {
+	case len(paths) == 1 && paths[0] == "*":
 		paths = MaskPaths
+	case len(paths) == 0:
+		paths = populatedPaths(src)
 	}
 	var vs violations
 	for _, p := range paths {
@@ -57,6 +61,20 @@ func ApplyMask(dst, src *sealgatev1.AccountSettings, paths []string) error {
 		applyPath(dst, src, p)
 	}
 	return nil
+}
+
+// populatedPaths returns the mask paths of the fields set in src: what an
+// update without a mask changes (AIP-134), so that a retention-only update
+// leaves the key policy alone.
+func populatedPaths(src *sealgatev1.AccountSettings) []string {
+	var out []string
+	m := src.ProtoReflect()
+	for _, p := range MaskPaths {
+		if fd := m.Descriptor().Fields().ByName(protoreflect.Name(p)); fd != nil && m.Has(fd) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func knownMaskPath(p string) bool {

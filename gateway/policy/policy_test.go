@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -361,3 +362,31 @@ func (m *memBucket) List(ctx context.Context, prefix, startAfter string, limit i
 func (m *memBucket) Close() error { return nil }
 
 var _ store.Bucket = (*memBucket)(nil)
+
+func (m *memBucket) Load(ctx context.Context, key string, max int64) ([]byte, string, error) {
+	if m.fail != nil {
+		return nil, "", m.fail
+	}
+	data := m.object(key)
+	if data == nil {
+		return nil, "", fmt.Errorf("mem: %q: %w", key, store.ErrNotFound)
+	}
+	if int64(len(data)) > max {
+		return nil, "", fmt.Errorf("mem: %q larger than %d", key, max)
+	}
+	return data, fmt.Sprintf("%x", sha256.Sum256(data)), nil
+}
+
+func (m *memBucket) Swap(ctx context.Context, key string, data []byte, version string) (string, error) {
+	if m.fail != nil {
+		return "", m.fail
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.objects[key]
+	if (version == "" && ok) || (version != "" && (!ok || fmt.Sprintf("%x", sha256.Sum256(cur)) != version)) {
+		return "", store.ErrPrecondition
+	}
+	m.objects[key] = bytes.Clone(data)
+	return fmt.Sprintf("%x", sha256.Sum256(data)), nil
+}

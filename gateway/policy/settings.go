@@ -27,6 +27,12 @@ const (
 // MaxQueueIDLen is the maximum length in bytes of a queue id.
 const MaxQueueIDLen = 128
 
+// MaxQueues bounds the per-queue storage regions of an account.
+const MaxQueues = 1000
+
+// maxViolations bounds the field violations one error reports.
+const maxViolations = 20
+
 // Violation is one problem with one field of a request.
 type Violation struct {
 	// Field is the path of the field, e.g. "retention_rules[0].retention_days".
@@ -68,6 +74,9 @@ func (e *ValidationError) Reason() string {
 type violations []Violation
 
 func (vs *violations) add(field, reason, format string, args ...any) {
+	if len(*vs) >= maxViolations {
+		return
+	}
 	*vs = append(*vs, Violation{Field: field, Description: fmt.Sprintf(format, args...), Reason: reason})
 }
 
@@ -114,6 +123,10 @@ func Validate(s *sealgatev1.AccountSettings, topo *Topology, keySchemes []string
 }
 
 func validateQueues(vs *violations, queues map[string]string) {
+	if len(queues) > MaxQueues {
+		vs.add("queue_storage_regions", ReasonInvalidArgument, "%d queues: at most %d", len(queues), MaxQueues)
+		return
+	}
 	for _, q := range slices.Sorted(maps.Keys(queues)) {
 		field := "queue_storage_regions[" + quoteKey(q) + "]"
 		switch {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -297,6 +298,10 @@ func TestSettingsStoreRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Get: got %v, want nil", err)
 	}
+	if got.GetEtag() == "" {
+		t.Errorf("Get: no etag")
+	}
+	got.Etag = ""
 	if !proto.Equal(got, want) {
 		t.Errorf("Get:\ngot  %v\nwant %v", got, want)
 	}
@@ -355,5 +360,52 @@ func TestRetentionDays(t *testing.T) {
 		if d, ok := RetentionDays(s, typ); ok {
 			t.Errorf("RetentionDays(%v): got %d, true, want indefinite", typ, d)
 		}
+	}
+}
+
+func TestSettingsUpdateComparesAndSwaps(t *testing.T) {
+	ctx := context.Background()
+	ss := NewSettingsStore(newMemBucket())
+	add := func(q string) func(*sealgatev1.AccountSettings) (*sealgatev1.AccountSettings, error) {
+		return func(cur *sealgatev1.AccountSettings) (*sealgatev1.AccountSettings, error) {
+			next := &sealgatev1.AccountSettings{HomeRegion: "us"}
+			if cur != nil {
+				next = proto.Clone(cur).(*sealgatev1.AccountSettings)
+			}
+			if next.QueueStorageRegions == nil {
+				next.QueueStorageRegions = map[string]string{}
+			}
+			next.QueueStorageRegions[q] = "de"
+			return next, nil
+		}
+	}
+	first, err := ss.Update(ctx, "acme", "", add("q0"))
+	if err != nil || first.GetEtag() == "" {
+		t.Fatalf("first update: %v, %v; want settings with an etag", first, err)
+	}
+	// 32 writers at once, none naming an etag: each retries until its queue
+	// is in; nothing is lost.
+	var wg sync.WaitGroup
+	for i := 1; i <= 32; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if _, err := ss.Update(ctx, "acme", "", add(fmt.Sprint("q", i))); err != nil {
+				t.Errorf("writer %d: %v", i, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	got, err := ss.Get(ctx, "acme")
+	if err != nil || len(got.GetQueueStorageRegions()) != 33 {
+		t.Fatalf("after 33 updates: %d queues, %v; want all 33", len(got.GetQueueStorageRegions()), err)
+	}
+	// An etag of before the writers is stale: refused, nothing written.
+	if _, err := ss.Update(ctx, "acme", first.GetEtag(), add("late")); !errors.Is(err, ErrStale) {
+		t.Fatalf("update at a stale etag: %v, want ErrStale", err)
+	}
+	next, err := ss.Update(ctx, "acme", got.GetEtag(), add("fresh"))
+	if err != nil || next.GetQueueStorageRegions()["fresh"] != "de" || next.GetEtag() == got.GetEtag() {
+		t.Fatalf("update at the current etag: %v, %v", next, err)
 	}
 }

@@ -3,10 +3,12 @@ package policy
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -14,9 +16,13 @@ import (
 	"github.com/sealgate/sealgate/store"
 )
 
-// MaxSettingsSize is the largest settings object, in bytes, that
-// SettingsStore reads. Settings are small; a larger object is corrupt.
-const MaxSettingsSize = 1 << 20
+// MaxSettingsSize bounds the encoded settings an update may write; the
+// validation limits (queues, id lengths) keep real settings far below it.
+const MaxSettingsSize = 256 << 10
+
+// maxSettingsReadSize bounds what a read accepts, larger than any write
+// allows so that settings written by older versions still load.
+const maxSettingsReadSize = 4 << 20
 
 // SettingsStore keeps account settings as JSON objects in a bucket, one per
 // account under "accounts/{account}/settings.json". It holds no cache, so
@@ -48,35 +54,38 @@ func (s *SettingsStore) Get(ctx context.Context, account string) (*sealgatev1.Ac
 	if !ValidAccountID(account) {
 		return nil, fmt.Errorf("policy: get settings: malformed account id %q", account)
 	}
-	rc, err := s.b.Get(ctx, settingsKey(account), 0, -1)
+	out, _, err := s.load(ctx, account)
+	return out, err
+}
+
+// load returns an account's settings with their etag set, and the store
+// version they were read at.
+func (s *SettingsStore) load(ctx context.Context, account string) (*sealgatev1.AccountSettings, string, error) {
+	data, version, err := s.b.Load(ctx, settingsKey(account), maxSettingsReadSize)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %q", ErrAccountNotFound, account)
+		return nil, "", fmt.Errorf("%w: %q", ErrAccountNotFound, account)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("policy: get settings of account %q: %w", account, err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, MaxSettingsSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("policy: read settings of account %q: %w", account, err)
-	}
-	if len(data) > MaxSettingsSize {
-		return nil, fmt.Errorf("policy: settings of account %q exceed %d bytes", account, MaxSettingsSize)
+		return nil, "", fmt.Errorf("policy: get settings of account %q: %w", account, err)
 	}
 	out := &sealgatev1.AccountSettings{}
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, out); err != nil {
-		return nil, fmt.Errorf("policy: decode settings of account %q: %w", account, err)
+		return nil, "", fmt.Errorf("policy: decode settings of account %q: %w", account, err)
 	}
-	return out, nil
+	out.Etag = etagOf(version)
+	return out, version, nil
 }
 
-// Put stores settings as the settings of account, replacing any previous
-// ones. It writes settings exactly as given: the caller sets name and
-// update_time and validates the settings first.
-//
-// Put returns a plain error for a malformed account id or nil settings, and
-// the bucket's error, wrapped, when the write fails; a failed write leaves
-// the previous settings intact.
+// etagOf turns a store version into the settings' etag: opaque, quoted as
+// HTTP ETags are.
+func etagOf(version string) string {
+	v := strings.Trim(version, `"`)
+	sum := sha256.Sum256([]byte(v))
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+// Put writes an account's settings unconditionally, for tools and tests;
+// the API writes through Update.
 func (s *SettingsStore) Put(ctx context.Context, account string, settings *sealgatev1.AccountSettings) error {
 	if !ValidAccountID(account) {
 		return fmt.Errorf("policy: put settings: malformed account id %q", account)
@@ -94,10 +103,65 @@ func (s *SettingsStore) Put(ctx context.Context, account string, settings *sealg
 	return nil
 }
 
-// encodeSettings returns settings as indented JSON with a final newline.
-// protojson varies its whitespace on purpose; re-indenting the output with
-// encoding/json makes the bytes stable for equal settings (protojson already
-// orders fields by number and map entries by key).
+// ErrStale means an update named an etag that is no longer the settings'
+// (someone changed them meanwhile): the caller should read again.
+var ErrStale = errors.New("policy: settings changed since they were read")
+
+// maxUpdateAttempts bounds the read-modify-write retries of one Update when
+// other writers keep winning.
+const maxUpdateAttempts = 16
+
+// Update reads an account's settings (nil when it has none yet), lets
+// change return the new settings, and writes them only if nobody wrote in
+// between (compare-and-swap on the store's version), retrying the whole
+// read-modify-write when someone did. With etag set, the settings must still
+// be at that etag, else it returns an error wrapping ErrStale and writes
+// nothing. It returns the settings written, with their new etag.
+func (s *SettingsStore) Update(ctx context.Context, account, etag string,
+	change func(current *sealgatev1.AccountSettings) (*sealgatev1.AccountSettings, error)) (*sealgatev1.AccountSettings, error) {
+	if !ValidAccountID(account) {
+		return nil, fmt.Errorf("policy: update settings: malformed account id %q", account)
+	}
+	for attempt := 0; attempt < maxUpdateAttempts; attempt++ {
+		current, version, err := s.load(ctx, account)
+		if errors.Is(err, ErrAccountNotFound) {
+			current, err = nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if etag != "" && (current == nil || current.GetEtag() != etag) {
+			return nil, fmt.Errorf("%w: account %q", ErrStale, account)
+		}
+		next, err := change(current)
+		if err != nil {
+			return nil, err
+		}
+		next.Etag = ""
+		data, err := encodeSettings(next)
+		if err != nil {
+			return nil, fmt.Errorf("policy: encode settings of account %q: %w", account, err)
+		}
+		if len(data) > MaxSettingsSize {
+			return nil, &ValidationError{Violations: []Violation{{Field: "settings", Reason: ReasonInvalidArgument,
+				Description: fmt.Sprintf("settings of %d bytes exceed %d", len(data), MaxSettingsSize)}}}
+		}
+		newVersion, err := s.b.Swap(ctx, settingsKey(account), data, version)
+		if errors.Is(err, store.ErrPrecondition) {
+			if etag != "" {
+				return nil, fmt.Errorf("%w: account %q", ErrStale, account)
+			}
+			continue // someone wrote first: read their settings and apply again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("policy: put settings of account %q: %w", account, err)
+		}
+		next.Etag = etagOf(newVersion)
+		return next, nil
+	}
+	return nil, fmt.Errorf("%w: account %q: too many concurrent writers", ErrStale, account)
+}
+
 func encodeSettings(settings *sealgatev1.AccountSettings) ([]byte, error) {
 	raw, err := protojson.MarshalOptions{EmitUnpopulated: false}.Marshal(settings)
 	if err != nil {

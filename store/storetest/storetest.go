@@ -46,6 +46,8 @@ func RunConformance(t *testing.T, newBucket func(t *testing.T) store.Bucket) {
 		{"ConcurrentPutSameKey", testConcurrentSameKey},
 		{"ConcurrentPutDelete", testConcurrentPutDelete},
 		{"NoPartialObjects", testNoPartialObjects},
+		{"LoadSwap", testLoadSwap},
+		{"SwapRace", testSwapRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -327,8 +327,12 @@ type AccountSettings struct {
 	RetentionRules []*RetentionRule       `protobuf:"bytes,7,rep,name=retention_rules,json=retentionRules,proto3" json:"retention_rules,omitempty"`
 	DeletionMode   DeletionMode           `protobuf:"varint,8,opt,name=deletion_mode,json=deletionMode,proto3,enum=sealgate.v1.DeletionMode" json:"deletion_mode,omitempty"`
 	UpdateTime     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Version of these settings (AIP-154). Send it back in
+	// UpdateAccountSettings to write only if nobody changed them meanwhile;
+	// a stale etag fails with ABORTED. Output only.
+	Etag          string `protobuf:"bytes,10,opt,name=etag,proto3" json:"etag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AccountSettings) Reset() {
@@ -424,6 +428,13 @@ func (x *AccountSettings) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AccountSettings) GetEtag() string {
+	if x != nil {
+		return x.Etag
+	}
+	return ""
+}
+
 type GetAccountSettingsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "accounts/{account}/settings".
@@ -473,8 +484,10 @@ type UpdateAccountSettingsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The settings to write; settings.name says which account.
 	Settings *AccountSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
-	// Fields to update; empty means every field. Paths use the field names of
-	// AccountSettings, e.g. "storage_region" or "key_policy".
+	// Fields to update (AIP-134). Paths use the field names of
+	// AccountSettings, e.g. "storage_region" or "key_policy.mode"; "*"
+	// replaces every field. Absent, it means the fields set in settings (so
+	// a field can be cleared only by naming it).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -534,7 +547,7 @@ const file_sealgate_v1_account_proto_rawDesc = "" +
 	"\x10customer_key_uri\x18\x02 \x01(\tR\x0ecustomerKeyUri\"r\n" +
 	"\rRetentionRule\x12:\n" +
 	"\bcategory\x18\x01 \x01(\x0e2\x1e.sealgate.v1.RetentionCategoryR\bcategory\x12%\n" +
-	"\x0eretention_days\x18\x02 \x01(\x05R\rretentionDays\"\xb7\x04\n" +
+	"\x0eretention_days\x18\x02 \x01(\x05R\rretentionDays\"\xcb\x04\n" +
 	"\x0fAccountSettings\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vhome_region\x18\x02 \x01(\tR\n" +
@@ -547,7 +560,9 @@ const file_sealgate_v1_account_proto_rawDesc = "" +
 	"\x0fretention_rules\x18\a \x03(\v2\x1a.sealgate.v1.RetentionRuleR\x0eretentionRules\x12>\n" +
 	"\rdeletion_mode\x18\b \x01(\x0e2\x19.sealgate.v1.DeletionModeR\fdeletionMode\x12;\n" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x1aF\n" +
+	"updateTime\x12\x12\n" +
+	"\x04etag\x18\n" +
+	" \x01(\tR\x04etag\x1aF\n" +
 	"\x18QueueStorageRegionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"/\n" +
