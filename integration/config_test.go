@@ -3,13 +3,20 @@ package integration
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/sealgate/sealgate/gateway/gatewaytest"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -131,5 +138,73 @@ func TestMissingProviderKeyStopsStartUp(t *testing.T) {
 	})
 	if len(created) != 0 {
 		t.Fatalf("serve created key files %v", created)
+	}
+}
+
+// TestTwoGatewaysLoseNoSettingsUpdate: two gateway processes over one
+// control store on MinIO take 50 concurrent read-modify-write updates each,
+// every one with the etag it read and retrying on ABORTED; at the end every
+// update is there.
+func TestTwoGatewaysLoseNoSettingsUpdate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts MinIO and two gateway binaries")
+	}
+	rs := startRegions(t)
+	bin := binaries(t)
+	dir := t.TempDir()
+	cfg := rs.yaml(t, dir+"/data", fmt.Sprintf("control: {endpoint: %q, bucket: sealgate-control, access_key_env: MINIO_US_ACCESS_KEY, secret_key_env: MINIO_US_SECRET_KEY}\n", rs.minio["us"].Endpoint))
+	initConfig(t, bin, cfg)
+	var accts []sealgatev1.AccountServiceClient
+	var tok string
+	for i := 0; i < 2; i++ {
+		p := startProc(t, dir, dir+"/data", bin+"/sealgate", "serve", "--config", cfg, "--roles", "api")
+		tok = p.token(t)
+		accts = append(accts, sealgatev1.NewAccountServiceClient(mustConn(t, p.Addr)))
+	}
+	ctx := gatewaytest.WithToken(context.Background(), tok)
+	const n = 50
+	var wg sync.WaitGroup
+	var retries atomic.Int64
+	for g := range accts {
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(c sealgatev1.AccountServiceClient, q string) {
+				defer wg.Done()
+				for attempt := 0; attempt < 200; attempt++ {
+					cur, err := c.GetAccountSettings(ctx, &sealgatev1.GetAccountSettingsRequest{Name: "accounts/demo/settings"})
+					if err != nil {
+						t.Errorf("get: %v", err)
+						return
+					}
+					queues := cur.GetQueueStorageRegions()
+					if queues == nil {
+						queues = map[string]string{}
+					}
+					queues[q] = "de"
+					_, err = c.UpdateAccountSettings(ctx, &sealgatev1.UpdateAccountSettingsRequest{
+						Settings:   &sealgatev1.AccountSettings{Name: "accounts/demo/settings", QueueStorageRegions: queues, Etag: cur.GetEtag()},
+						UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"queue_storage_regions"}},
+					})
+					if status.Code(err) == codes.Aborted {
+						retries.Add(1)
+						continue
+					}
+					if err != nil {
+						t.Errorf("update %s: %v", q, err)
+					}
+					return
+				}
+				t.Errorf("update %s: still ABORTED after 200 attempts", q)
+			}(accts[g], fmt.Sprintf("g%d-q%02d", g, i))
+		}
+	}
+	wg.Wait()
+	got, err := accts[0].GetAccountSettings(ctx, &sealgatev1.GetAccountSettingsRequest{Name: "accounts/demo/settings"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d updates through two gateways, %d retried after ABORTED", 2*n, retries.Load())
+	if len(got.GetQueueStorageRegions()) != 2*n {
+		t.Fatalf("queues after %d updates: %d, want every one", 2*n, len(got.GetQueueStorageRegions()))
 	}
 }

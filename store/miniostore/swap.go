@@ -12,29 +12,28 @@ import (
 	"github.com/sealgate/sealgate/store"
 )
 
-// Load returns the object under key, at most max bytes, and its ETag.
+// Load returns the object under key, at most max bytes, and its ETag, from
+// one GET request, so that the ETag is the version of these very bytes.
+// (minio-go's Object would make the read a second request, refused with 412
+// when a writer got in between.)
 func (b *Bucket) Load(ctx context.Context, key string, max int64) ([]byte, string, error) {
 	if err := b.check(ctx, key); err != nil {
 		return nil, "", err
 	}
-	obj, err := b.client.GetObject(ctx, b.bucket, key, minio.GetObjectOptions{})
+	rc, info, _, err := minio.Core{Client: b.client}.GetObject(ctx, b.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, "", opError(ctx, "load", key, err)
 	}
-	defer obj.Close()
-	info, err := obj.Stat()
-	if err != nil {
-		return nil, "", opError(ctx, "load", key, err)
-	}
+	defer rc.Close()
 	if info.Size > max {
 		return nil, "", fmt.Errorf("miniostore: load %q: %d bytes, larger than %d", key, info.Size, max)
 	}
-	data, err := io.ReadAll(io.LimitReader(obj, max+1))
+	data, err := io.ReadAll(io.LimitReader(rc, max+1))
 	if err != nil {
 		return nil, "", opError(ctx, "load", key, err)
 	}
 	if int64(len(data)) != info.Size {
-		return nil, "", fmt.Errorf("%w: miniostore: load %q: object changed while read", store.ErrUnavailable, key)
+		return nil, "", fmt.Errorf("%w: miniostore: load %q: %d of %d bytes", store.ErrUnavailable, key, len(data), info.Size)
 	}
 	return data, info.ETag, nil
 }

@@ -48,6 +48,7 @@ func RunConformance(t *testing.T, newBucket func(t *testing.T) store.Bucket) {
 		{"NoPartialObjects", testNoPartialObjects},
 		{"LoadSwap", testLoadSwap},
 		{"SwapRace", testSwapRace},
+		{"SwapCounter", testSwapCounter},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -94,3 +94,46 @@ func testSwapRace(t *testing.T, b store.Bucket) {
 		}
 	}
 }
+
+// testSwapCounter: 20 writers each add their mark by read-modify-write with
+// Load and Swap, retrying when they lose: every mark is in the end result.
+func testSwapCounter(t *testing.T, b store.Bucket) {
+	ctx := context.Background()
+	const key = "race/counter"
+	if _, err := b.Swap(ctx, key, []byte("|"), ""); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for attempt := 0; attempt < 1000; attempt++ {
+				data, ver, err := b.Load(ctx, key, 1<<20)
+				if err != nil {
+					t.Errorf("writer %d: load: %v", i, err)
+					return
+				}
+				_, err = b.Swap(ctx, key, append(bytes.Clone(data), fmt.Sprintf("w%02d|", i)...), ver)
+				if err == nil {
+					return
+				}
+				if !errors.Is(err, store.ErrPrecondition) {
+					t.Errorf("writer %d: swap: %v", i, err)
+					return
+				}
+			}
+			t.Errorf("writer %d never won", i)
+		}(i)
+	}
+	wg.Wait()
+	data, _, err := b.Load(ctx, key, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if !bytes.Contains(data, []byte(fmt.Sprintf("|w%02d|", i))) {
+			t.Errorf("writer %d's mark is lost: %s", i, data)
+		}
+	}
+}
