@@ -69,13 +69,13 @@ type Config struct {
 	// "" for <data_dir>/audit.jsonl. "off" disables auditing.
 	Audit string `yaml:"audit"`
 
-	Auth      Auth              `yaml:"auth"`
-	Keys      Keys              `yaml:"keys"`
-	Regions   map[string]Store  `yaml:"regions"`
-	SIPZones  map[string]string `yaml:"sip_zones"`
-	Control   Store             `yaml:"control"`
-	Dev       Dev               `yaml:"dev"`
-	TLS       TLS               `yaml:"tls"`
+	Auth     Auth              `yaml:"auth"`
+	Keys     Keys              `yaml:"keys"`
+	Regions  map[string]Store  `yaml:"regions"`
+	SIPZones map[string]string `yaml:"sip_zones"`
+	Control  Store             `yaml:"control"`
+	Dev      Dev               `yaml:"dev"`
+	TLS      TLS               `yaml:"tls"`
 	// InsecurePlaintext allows a plaintext listener on an address other
 	// than loopback (behind a TLS-terminating proxy, say). Default false:
 	// such a gateway refuses to start without tls.
