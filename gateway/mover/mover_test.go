@@ -13,6 +13,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/sealgate/sealgate/gateway/layout"
 	"github.com/sealgate/sealgate/gateway/mover"
 	"github.com/sealgate/sealgate/gateway/policy"
@@ -309,4 +312,98 @@ func TestRegionDownBacksOffAndRecovers(t *testing.T) {
 		}
 		assertMoved(t, raw, ref, data)
 	})
+}
+
+func TestStagedCopyChangedAfterVerifyIsKept(t *testing.T) {
+	topo, buckets := regions(t)
+	ref, _ := stage(t, buckets, "us", "de", 5000)
+	rewritten := bytes.Repeat([]byte{7}, 6000) // a rewrap rewrote the staged copy meanwhile
+	m := mover.New(mover.Config{Topology: topo, Hook: func(step string, r layout.Ref) error {
+		if step == mover.StepVerified {
+			return buckets["us"].Put(context.Background(), r.StagingKey(), bytes.NewReader(rewritten), int64(len(rewritten)))
+		}
+		return nil
+	}})
+	m.Pass(context.Background())
+	if got, err := get(buckets["us"], ref.StagingKey()); err != nil || !bytes.Equal(got, rewritten) {
+		t.Fatalf("staged copy rewritten after verification: %d bytes, %v; want it kept, not deleted", len(got), err)
+	}
+	// The next pass carries the new version over the old copy.
+	if _, err := mover.New(mover.Config{Topology: topo}).Pass(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertMoved(t, buckets, ref, rewritten)
+}
+
+// countingPuts counts the objects written through it.
+type countingPuts struct {
+	store.Bucket
+	puts atomic.Int64
+}
+
+func (c *countingPuts) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	c.puts.Add(1)
+	return c.Bucket.Put(ctx, key, r, size)
+}
+
+func TestVerifiedCopyFromAnEarlierPassIsNotCopiedAgain(t *testing.T) {
+	_, raw := regions(t)
+	de := &countingPuts{Bucket: raw["de"]}
+	topo, err := policy.NewTopology(map[string]store.Bucket{"us": raw["us"], "de": de, "jp": raw["jp"]}, map[string]string{"us-west": "us"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, data := stage(t, raw, "us", "de", 70000)
+	// An earlier pass copied it and died before deleting the staged copy.
+	if err := raw["de"].Put(context.Background(), ref.StoredKey(), bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := mover.New(mover.Config{Topology: topo}).Pass(context.Background()); moved != 1 || err != nil {
+		t.Fatalf("Pass = %d, %v", moved, err)
+	}
+	if n := de.puts.Load(); n != 0 {
+		t.Fatalf("the storage region got %d writes, want none: the verified copy was there", n)
+	}
+	assertMoved(t, raw, ref, data)
+}
+
+func TestPassPagesThroughFullBatchesAndCountsStaged(t *testing.T) {
+	topo, buckets := regions(t)
+	reg := prometheus.NewRegistry()
+	var refs []layout.Ref
+	var datas [][]byte
+	for i := 0; i < 4; i++ {
+		ref, data := stage(t, buckets, "us", "jp", 1000+i)
+		refs, datas = append(refs, ref), append(datas, data)
+	}
+	if err := buckets["de"].Put(context.Background(), layout.StagingPrefix+"acme/notes.txt", bytes.NewReader([]byte("x")), 1); err != nil {
+		t.Fatal(err)
+	}
+	m := mover.New(mover.Config{Topology: topo, Batch: 2, Registerer: reg})
+	if moved, err := m.Pass(context.Background()); moved != 4 || err != nil {
+		t.Fatalf("Pass over two full pages = %d, %v; want all 4 moved in one pass", moved, err)
+	}
+	for i, ref := range refs {
+		assertMoved(t, buckets, ref, datas[i])
+	}
+	if got := testutil.ToFloat64(gauge(t, reg, "sealgate_mover_staged_objects")); got != 4 {
+		t.Fatalf("staged objects gauge = %v, want the 4 this pass found (not the unknown key)", got)
+	}
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name})
+			g.Set(mf.GetMetric()[0].GetGauge().GetValue())
+			return g
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return nil
 }
