@@ -70,8 +70,8 @@ func TestDecryptOffline(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Fatalf("tampered decrypt left %s", out)
 	}
-	if _, err := os.Stat(out + ".partial"); err == nil {
-		t.Fatalf("tampered decrypt left %s.partial", out)
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "*.partial-*")); len(left) != 0 {
+		t.Fatalf("tampered decrypt left %v", left)
 	}
 }
 

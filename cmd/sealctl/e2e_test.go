@@ -188,8 +188,8 @@ func TestEndToEnd(t *testing.T) {
 	if b, err := os.ReadFile(got); err != nil || !bytes.Equal(b, content) {
 		t.Errorf("read -o: got %d bytes (err %v), want the %d bytes uploaded", len(b), err, len(content))
 	}
-	if _, err := os.Stat(got + ".partial"); !os.IsNotExist(err) {
-		t.Errorf("read -o left %s.partial behind (stat err %v)", got, err)
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(got), "*.partial-*")); len(left) != 0 {
+		t.Errorf("read -o left %v behind", left)
 	}
 
 	stat := r.mustRun("stat", "--addr", addr, name)
@@ -211,8 +211,8 @@ func TestEndToEnd(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "NOT_FOUND") {
 		t.Errorf("read of a missing artifact: exit %d, stderr %q; want 1 and NOT_FOUND", code, errOut)
 	}
-	if _, err := os.Stat(missing + ".partial"); !os.IsNotExist(err) {
-		t.Errorf("failed read left %s.partial behind", missing)
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(missing), "*.partial-*")); len(left) != 0 {
+		t.Errorf("failed read left %v behind", left)
 	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Errorf("failed read created %s", missing)

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"syscall"
 
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
@@ -100,8 +103,9 @@ func copyStream(w io.Writer, stream sealgatev1.ArtifactService_ReadArtifactClien
 	return nil
 }
 
-// output is where read writes content: stdout, or a FILE.partial that
-// commit renames to FILE and discard removes.
+// output is where read writes content: stdout; a temporary file beside a
+// regular FILE that commit renames to FILE and discard removes; or, for
+// anything else (a device, a FIFO, a symlink), that very file.
 type output struct {
 	io.Writer
 	file    *os.File // nil for stdout
@@ -109,19 +113,44 @@ type output struct {
 	final   string
 }
 
-// openOutput returns the output for -o path: stdout when path is "" or "-",
-// else a new path.partial (replacing a stale one) readable only by the
-// user, since it holds customer content.
+// openOutput returns the output for -o path: stdout when path is "" or "-";
+// for a regular file or a new path, a temporary file in the same folder with
+// the existing file's mode (0600 for a new one, since it holds customer
+// content); for anything else, path itself, opened for writing.
 func openOutput(a *app, path string) (*output, error) {
 	if path == "" || path == "-" {
 		return &output{Writer: a.stdout}, nil
 	}
-	partial := path + ".partial"
-	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	fi, err := os.Lstat(path)
+	switch {
+	case err == nil && !fi.Mode().IsRegular():
+		// A device, a FIFO, or a symlink: write through it in place, never
+		// replace it (as root, renaming over /dev/null would turn it into
+		// a file holding the plaintext).
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return nil, err
+		}
+		return &output{Writer: f, file: f}, nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	// A regular file, or none yet: write a temporary file beside it and
+	// rename it into place at the end, keeping an existing file's mode.
+	mode := os.FileMode(0o600)
+	if err == nil {
+		mode = fi.Mode().Perm()
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
 	if err != nil {
 		return nil, err
 	}
-	return &output{Writer: f, file: f, partial: partial, final: path}, nil
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &output{Writer: f, file: f, partial: f.Name(), final: path}, nil
 }
 
 // commit makes the output durable and, for a file, renames it into place.
@@ -129,24 +158,27 @@ func (o *output) commit() error {
 	if o.file == nil {
 		return nil
 	}
-	if err := o.file.Sync(); err != nil {
+	// Devices and FIFOs cannot be synced (EINVAL); files can and must be.
+	if err := o.file.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
 		return err
 	}
 	if err := o.file.Close(); err != nil {
 		return err
 	}
 	o.file = nil
+	if o.partial == "" {
+		return nil // written in place
+	}
 	return os.Rename(o.partial, o.final)
 }
 
 // discard removes a partial output file; it does nothing for stdout.
 func (o *output) discard() {
-	if o.partial == "" {
-		return
-	}
 	if o.file != nil {
 		o.file.Close()
 		o.file = nil
 	}
-	os.Remove(o.partial)
+	if o.partial != "" {
+		os.Remove(o.partial)
+	}
 }
