@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -40,8 +42,13 @@ func (g *globalFlags) connect(cmd string) (*client, error) {
 	}
 	var transport credentials.TransportCredentials
 	switch {
-	case g.tls:
-		transport = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
+	case g.tls || g.caCert != "" || g.cert != "":
+		cfg, err := g.tlsConfig(cmd)
+		if err != nil {
+			return nil, err
+		}
+		g.tls = true
+		transport = credentials.NewTLS(cfg)
 	case isLoopback(g.addr):
 		transport = insecure.NewCredentials()
 	default:
@@ -153,4 +160,31 @@ func (g *globalFlags) connectAccount(cmd string) (*client, string, error) {
 		return nil, "", err
 	}
 	return c, account, nil
+}
+
+// tlsConfig returns the client TLS configuration the flags ask for: the
+// system roots or --ca-cert, and --client-cert/--client-key for mutual TLS.
+func (g *globalFlags) tlsConfig(cmd string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if g.caCert != "" {
+		pem, err := os.ReadFile(g.caCert)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-cert: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, usagef(cmd, "--ca-cert %s holds no PEM certificate", g.caCert)
+		}
+	}
+	if (g.cert == "") != (g.key == "") {
+		return nil, usagef(cmd, "give both --client-cert and --client-key")
+	}
+	if g.cert != "" {
+		pair, err := tls.LoadX509KeyPair(g.cert, g.key)
+		if err != nil {
+			return nil, fmt.Errorf("--client-cert: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
 }

@@ -18,9 +18,13 @@ const (
 	defaultTokenFile = ".sealgate/dev-token"
 	defaultTimeout   = 30 * time.Second
 
-	envAddr      = "SEALGATE_ADDR"
-	envToken     = "SEALGATE_TOKEN"
-	envTokenFile = "SEALGATE_TOKEN_FILE"
+	envAddr       = "SEALGATE_ADDR"
+	envToken      = "SEALGATE_TOKEN"
+	envTokenFile  = "SEALGATE_TOKEN_FILE"
+	envTLS        = "SEALGATE_TLS"
+	envCACert     = "SEALGATE_CA_CERT"
+	envClientCert = "SEALGATE_CLIENT_CERT"
+	envClientKey  = "SEALGATE_CLIENT_KEY"
 )
 
 // globalFlags are the connection flags every subcommand accepts.
@@ -33,6 +37,8 @@ type globalFlags struct {
 	account   string
 	timeout   time.Duration
 	tls       bool
+	caCert    string
+	cert, key string
 }
 
 // newFlagSet returns the flag set of the subcommand cmd with the global
@@ -52,7 +58,12 @@ func (a *app) newFlagSet(cmd, synopsis string) (*flag.FlagSet, *globalFlags) {
 		"`file` holding the token, read when no token is given (env "+envTokenFile+")")
 	fs.StringVar(&g.account, "account", "", "account `id` (default: the token's account claim)")
 	fs.DurationVar(&g.timeout, "timeout", defaultTimeout, "deadline of each unary call (0: none)")
-	fs.BoolVar(&g.tls, "tls", false, "use TLS with the system roots (required for a non-loopback address)")
+	fs.BoolVar(&g.tls, "tls", envOr(a.getenv, envTLS, "") == "1",
+		"use TLS (required for a non-loopback address; env "+envTLS+"=1)")
+	fs.StringVar(&g.caCert, "ca-cert", envOr(a.getenv, envCACert, ""),
+		"PEM `file` of the CAs that sign the gateway's certificate, instead of the system roots; implies --tls (env "+envCACert+")")
+	fs.StringVar(&g.cert, "client-cert", envOr(a.getenv, envClientCert, ""), "client certificate `file` for mutual TLS (env "+envClientCert+")")
+	fs.StringVar(&g.key, "client-key", envOr(a.getenv, envClientKey, ""), "client key `file` for mutual TLS (env "+envClientKey+")")
 	return fs, g
 }
 

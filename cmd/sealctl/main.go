@@ -47,7 +47,9 @@ Global flags (every command):
   --token-file F     file holding the token (env SEALGATE_TOKEN_FILE, default .sealgate/dev-token)
   --account A        account id (default: the token's "account" claim)
   --timeout D        deadline of each unary call (default 30s)
-  --tls              use TLS with the system roots (required for a non-loopback address)
+  --tls              use TLS (required for a non-loopback address; env SEALGATE_TLS=1)
+  --ca-cert FILE     CAs of the gateway's certificate instead of the system roots (env SEALGATE_CA_CERT)
+  --client-cert F, --client-key F   client certificate for mutual TLS
 
 NAME is a resource name "accounts/{account}/artifacts/{id}" or a bare id.
 Run 'sealctl COMMAND -h' for the flags of a command.

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/net/netutil"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/sealgate/sealgate/gateway"
 	"github.com/sealgate/sealgate/gateway/config"
@@ -195,18 +197,33 @@ func serveAPI(ctx context.Context, cfg *config.Config, rt *config.Runtime, stdou
 		return err
 	}
 	lis = netutil.LimitListener(lis, cfg.MaxConnections)
-	srv := gateway.NewServer(rt.Gateway, rt.Verifier, log)
+	tlsCfg, err := cfg.ServerTLS()
+	if err != nil {
+		lis.Close()
+		return err
+	}
+	var opts []grpc.ServerOption
+	transport := "plaintext"
+	if tlsCfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+		transport = "TLS"
+	}
+	srv := gateway.NewServer(rt.Gateway, rt.Verifier, log, opts...)
 	addr := lis.Addr().String()
-	log.Info("sealgate listening", "addr", addr, "data_dir", cfg.DataDir, "regions", rt.Topology.Regions())
+	log.Info("sealgate listening", "addr", addr, "transport", transport, "data_dir", cfg.DataDir, "regions", rt.Topology.Regions())
 	if cfg.Dev.Account != "" {
 		if _, err := rt.EnsureDevAccount(ctx); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "sealgate is ready on %s (account %q). Try:\n"+
-			"  grpcurl -plaintext -H \"authorization: Bearer $(cat %s)\" -d '{\"parent\":\"accounts/%s\"}' %s sealgate.v1.ArtifactService/ListArtifacts\n",
-			addr, cfg.Dev.Account, cfg.Dev.TokenFile, cfg.Dev.Account, addr)
+		security := "-plaintext"
+		if tlsCfg != nil {
+			security = "-cacert CA.pem"
+		}
+		fmt.Fprintf(stdout, "sealgate is ready on %s (%s, account %q). Try:\n"+
+			"  grpcurl %s -H \"authorization: Bearer $(cat %s)\" -d '{\"parent\":\"accounts/%s\"}' %s sealgate.v1.ArtifactService/ListArtifacts\n",
+			addr, transport, cfg.Dev.Account, security, cfg.Dev.TokenFile, cfg.Dev.Account, addr)
 	} else {
-		fmt.Fprintf(stdout, "sealgate is ready on %s\n", addr)
+		fmt.Fprintf(stdout, "sealgate is ready on %s (%s)\n", addr, transport)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
