@@ -111,7 +111,8 @@ func (iss *Issuer) Issue(p Principal, ttl time.Duration) (string, error) {
 // Verifier checks sealgate tokens against an Ed25519 public key. It is safe
 // for concurrent use.
 type Verifier struct {
-	key    ed25519.PublicKey
+	key    ed25519.PublicKey // nil: no sealgate-signed tokens
+	ext    *External         // nil: no external issuer
 	issuer string
 	leeway time.Duration
 	now    func() time.Time
@@ -126,6 +127,22 @@ func NewVerifier(key ed25519.PublicKey) (*Verifier, error) {
 		return nil, fmt.Errorf("auth: public key has %d bytes, want %d", len(key), ed25519.PublicKeySize)
 	}
 	return &Verifier{key: key, issuer: IssuerName, leeway: DefaultLeeway, now: time.Now}, nil
+}
+
+// NewVerifierWith returns a Verifier of sealgate tokens signed by key
+// (nil: none) and of tokens of the external issuer ext (nil: none); tokens
+// are told apart by their "iss" claim. It returns an error when both are
+// nil or key is not an Ed25519 public key.
+func NewVerifierWith(key ed25519.PublicKey, ext *External) (*Verifier, error) {
+	switch {
+	case key == nil && ext == nil:
+		return nil, errors.New("auth: no key and no external issuer to verify tokens with")
+	case key != nil && len(key) != ed25519.PublicKeySize:
+		return nil, fmt.Errorf("auth: public key has %d bytes, want %d", len(key), ed25519.PublicKeySize)
+	case ext != nil && ext.Issuer == IssuerName:
+		return nil, fmt.Errorf("auth: the external issuer cannot be named %q", IssuerName)
+	}
+	return &Verifier{key: key, ext: ext, issuer: IssuerName, leeway: DefaultLeeway, now: time.Now}, nil
 }
 
 // Verify checks token and returns the principal it names. A token is
@@ -153,6 +170,18 @@ func (v *Verifier) Verify(token string) (*Principal, error) {
 // verify checks the signature and claims of token and returns the principal
 // and when it expires.
 func (v *Verifier) verify(token string) (*Principal, time.Time, error) {
+	if v.ext != nil {
+		var peek jwt.RegisteredClaims
+		if _, _, err := jwt.NewParser().ParseUnverified(token, &peek); err != nil {
+			return nil, time.Time{}, classify(err)
+		}
+		if peek.Issuer == v.ext.Issuer {
+			return v.ext.verify(token, v.leeway, v.now)
+		}
+		if v.key == nil {
+			return nil, time.Time{}, fmt.Errorf("%w: wrong issuer", ErrTokenInvalid)
+		}
+	}
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithExpirationRequired(),

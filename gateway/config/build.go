@@ -248,7 +248,21 @@ func (rt *Runtime) setupAuth() error {
 			return err
 		}
 	}
-	v, err := auth.NewVerifier(pub)
+	var ext *auth.External
+	if a := c.Auth; a.JWKSURL != "" || a.JWKSFile != "" {
+		var err error
+		ext, err = auth.NewExternal(auth.ExternalOptions{Issuer: a.Issuer, Audience: a.Audience,
+			AccountClaim: a.AccountClaim, RolesClaim: a.RolesClaim, JWKSURL: a.JWKSURL, JWKSFile: a.JWKSFile, Refresh: a.JWKSRefresh})
+		if err != nil {
+			return err
+		}
+		rt.closers = append(rt.closers, closerFunc(ext.Close))
+	}
+	var key ed25519.PublicKey
+	if pub != nil {
+		key = pub
+	}
+	v, err := auth.NewVerifierWith(key, ext)
 	if err != nil {
 		return err
 	}
@@ -358,3 +372,8 @@ func Init(c *Config) ([]string, error) {
 	}
 	return created, nil
 }
+
+// closerFunc adapts a func() to io.Closer.
+type closerFunc func()
+
+func (f closerFunc) Close() error { f(); return nil }
