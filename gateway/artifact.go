@@ -58,7 +58,7 @@ func validateUploadHeader(h *sealgatev1.UploadHeader) error {
 	}
 	for k, v := range h.GetLabels() {
 		if !labelKeyRE.MatchString(k) {
-			return invalidArgument("header.labels["+k+"]", "label keys are 1-63 of a-z, 0-9, '_', '.', '-', starting with a letter", ReasonInvalidArgument)
+			return invalidArgument("header.labels["+echo(k)+"]", "label keys are 1-63 of a-z, 0-9, '_', '.', '-', starting with a letter", ReasonInvalidArgument)
 		}
 		if len(v) > maxLabelValueLen || !printable(v) {
 			return invalidArgument("header.labels["+k+"]", "label values are printable, at most 256 bytes", ReasonInvalidArgument)

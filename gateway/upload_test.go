@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -211,4 +212,36 @@ func TestIdleUploadIsEndedAndStoresNothing(t *testing.T) {
 	}
 	err = stream.RecvMsg(new(sealgatev1.Artifact))
 	wantStatus(t, "upload without a header", err, codes.DeadlineExceeded, "UPLOAD_IDLE")
+}
+
+func TestHostileInputIsNotEchoedAndCancelsAreNotErrors(t *testing.T) {
+	env := gatewaytest.Start(t, nil)
+	ctx := env.Ctx(t, "demo")
+	h := callHeader("us-west")
+	h.Labels = map[string]string{strings.Repeat("K", 100<<10): "v"}
+	_, err := env.Upload(ctx, h, strings.NewReader("x"), 1)
+	st := wantStatus(t, "100 KB label key", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	if n := len(st.Message()) + len(fmt.Sprint(st.Details())); n > 2048 {
+		t.Fatalf("the error repeats %d bytes of input, want it cut short", n)
+	}
+	if strings.Contains(env.Log.String(), strings.Repeat("K", 1000)) {
+		t.Fatal("the log holds the 100 KB label key")
+	}
+	// A client that gives up before its header is a cancellation, not an
+	// error of the gateway.
+	cctx, cancel := context.WithCancel(ctx)
+	s, err := env.Artifacts.UploadArtifact(cctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s
+	before := len(env.Log.String())
+	cancel()
+	if !eventually(func() bool { return strings.Contains(env.Log.String()[before:], "UploadArtifact") }) {
+		t.Fatal("the cancelled upload was never logged")
+	}
+	tail := env.Log.String()[before:]
+	if strings.Contains(tail, "level=ERROR") || strings.Contains(tail, "Unknown") {
+		t.Fatalf("a cancelled upload was logged as an error:\n%s", tail)
+	}
 }

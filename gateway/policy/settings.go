@@ -239,6 +239,10 @@ func listOf(items []string) string {
 // quoteKey returns k as is when it is printable, and Go-quoted otherwise,
 // so a field path never carries control characters.
 func quoteKey(k string) string {
+	const max = 64
+	if len(k) > max {
+		return strconv.Quote(strings.ToValidUTF8(k[:max], "")) + "…"
+	}
 	if printable(k) {
 		return k
 	}

@@ -206,3 +206,23 @@ func TestAliasIsResolvedAtWrapAndDecryptedByKey(t *testing.T) {
 		t.Fatalf("alias answered by another account's key: got %v, want ErrIntegrity", err)
 	}
 }
+
+func TestNoCredentialsIsUnavailableNotInternal(t *testing.T) {
+	var kmsReqs recorder
+	pointAWS(t, kmsReqs.serve(t, kmsAnswer(testARN, make([]byte, 32))), "http://127.0.0.1:1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "")
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "")
+	o := &awskms.Opener{Regions: []string{"us-east-1"}, Accounts: []awskms.Account{{ID: "111122223333", Accounts: []string{"*"}}}}
+	w, err := o.OpenWrapper(context.Background(), awskms.Scheme+"://"+testARN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Wrap(context.Background(), make([]byte, 32), keys.EncryptionContext{keys.ContextAccount: "acme"})
+	if !errors.Is(err, keys.ErrKeyUnavailable) {
+		t.Fatalf("Wrap without AWS credentials: %v, want ErrKeyUnavailable (KEY_SERVICE_UNAVAILABLE, not INTERNAL)", err)
+	}
+}

@@ -228,7 +228,18 @@ func opError(op, key string, err error) error {
 	if isNotExist(err) {
 		return notFound(key)
 	}
+	if exhausted(err) {
+		return fmt.Errorf("%w: store: %s %q: %w", store.ErrUnavailable, op, key, err)
+	}
 	return fmt.Errorf("store: %s %q: %w", op, key, err)
+}
+
+// exhausted reports an error of a process or system out of file
+// descriptors, or a disk out of space: the store is unavailable for now,
+// not broken, and the request may be retried.
+func exhausted(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // reader is the io.ReadCloser Get returns. It stops with the context's error

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/iotest"
 
@@ -232,5 +233,17 @@ func TestOpenAndClose(t *testing.T) {
 	}
 	if _, err := b.List(t.Context(), "", "", 0); err == nil {
 		t.Errorf("List after Close = nil error, want an error")
+	}
+}
+
+func TestOutOfDescriptorsOrSpaceIsUnavailable(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOSPC} {
+		err := opError("get", "k", &fs.PathError{Op: "open", Path: "/x", Err: errno})
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%v: got %v, want ErrUnavailable (retry later), not an internal error", errno, err)
+		}
+	}
+	if err := opError("get", "k", &fs.PathError{Op: "open", Path: "/x", Err: syscall.EACCES}); errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("EACCES: got %v, want no unavailable class", err)
 	}
 }

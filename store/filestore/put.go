@@ -40,6 +40,14 @@ var copyBuffers = sync.Pool{
 // when r delivers more or fewer than size bytes, the context's error when ctx
 // ends first, the error r returns, and the file system's error otherwise.
 func (b *Bucket) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	err := b.put(ctx, key, r, size)
+	if err != nil && exhausted(err) && !errors.Is(err, store.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
+}
+
+func (b *Bucket) put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := b.check(ctx, key); err != nil {
 		return err
 	}
