@@ -84,7 +84,7 @@ func TestValidateCollectsViolations(t *testing.T) {
 		{Field: "queue_storage_regions[]", Reason: ReasonInvalidArgument},
 		{Field: `queue_storage_regions["bad\x01"]`, Reason: ReasonInvalidArgument},
 		{Field: "queue_storage_regions[ok]", Reason: ReasonUnknownRegion},
-		{Field: "queue_storage_regions[" + strings.Repeat("q", 129) + "]", Reason: ReasonInvalidArgument},
+		{Field: "queue_storage_regions[\"" + strings.Repeat("q", 64) + "\"…]", Reason: ReasonInvalidArgument},
 		{Field: "key_policy.customer_key_uri", Reason: ReasonInvalidArgument},
 		{Field: "retention_rules[0].retention_days", Reason: ReasonRetentionOutOfRange},
 		{Field: "retention_rules[1].category", Reason: ReasonInvalidArgument},
