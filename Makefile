@@ -6,7 +6,7 @@ export SEALGATE_TOOLS_BIN := $(TOOLS_BIN)
 GO ?= go
 TEST_TIMEOUT ?= 40m
 
-.PHONY: all build run test unit integration proto proto-check lint fmt tools clean
+.PHONY: all build run test unit integration proto proto-check lint fmt tools clean mutate
 
 all: build
 
@@ -16,6 +16,7 @@ build:
 ## run: start the gateway with its embedded defaults (file store, local key, dev token).
 ## Extra flags go in ARGS, e.g. make run ARGS="--listen 127.0.0.1:9000".
 run:
+	@test -x bin/sealgate || echo "make run: building bin/sealgate; the first build compiles every dependency (a minute or two)..." >&2
 	$(GO) build -o bin/ ./cmd/sealgate
 	./bin/sealgate serve $(ARGS)
 
@@ -36,6 +37,11 @@ test: lint proto-check
 .PHONY: bench
 bench:
 	scripts/bench.sh
+
+## mutate: mutation testing (gremlins) of the core packages, efficacy per
+## package against its target (docs/testing.md). Not part of make test.
+mutate:
+	scripts/mutate.sh
 
 unit:
 	$(GO) test -short -count=1 ./...

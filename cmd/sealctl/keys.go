@@ -25,6 +25,12 @@ func runKeys(ctx context.Context, a *app, args []string) error {
 		return runKeysCheck(ctx, a, args[1:])
 	case "rewrap":
 		return runKeysRewrap(ctx, a, args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(a.stdout, "usage: sealctl keys check               probe every key of the account's policy\n"+
+			"       sealctl keys rewrap [--key-mode M --customer-key-uri U] [--resume TOKEN]\n"+
+			"                                       re-wrap every artifact under the policy\n"+
+			"Run 'sealctl keys check -h' or 'sealctl keys rewrap -h' for their flags.\n")
+		return nil
 	}
 	return usagef("keys", "unknown subcommand %q: want check or rewrap", args[0])
 }
