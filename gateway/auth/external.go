@@ -77,13 +77,13 @@ func NewExternal(o ExternalOptions) (*External, error) {
 		ctx, stop := context.WithCancel(context.Background())
 		fail := false
 		kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{o.JWKSURL}, keyfunc.Override{
-			Client:                    client,
-			RefreshInterval:           refresh,
-			RefreshUnknownKID:         rate.NewLimiter(rate.Every(10*time.Second), 1),
+			Client:            client,
+			RefreshInterval:   refresh,
+			RefreshUnknownKID: rate.NewLimiter(rate.Every(10*time.Second), 1),
 			// A token whose kid is unknown within 10 s of the last refresh is
 			// refused at once rather than held: a flood of made-up kids
 			// neither hammers the issuer nor stalls calls.
-			RateLimitWaitMax: 100 * time.Millisecond,
+			RateLimitWaitMax:          100 * time.Millisecond,
 			NoErrorReturnFirstHTTPReq: &fail,
 			RefreshErrorHandlerFunc: func(string) func(context.Context, error) {
 				return func(context.Context, error) {} // the next refresh retries; tokens fail meanwhile
