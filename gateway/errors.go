@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/lifecycle"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
 	"github.com/sealgate/sealgate/store"
@@ -129,6 +130,8 @@ func (g *Gateway) toStatus(ctx context.Context, op string, err error) error {
 		return status.Error(codes.Canceled, "request canceled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case errors.Is(err, lifecycle.ErrShredded):
+		return newStatus(codes.NotFound, "artifact not found", ReasonArtifactNotFound, nil)
 	case errors.Is(err, keys.ErrKeyNotAllowed):
 		g.log.WarnContext(ctx, "key not allowed", "op", op, "err", err)
 		return keyNotAllowed()

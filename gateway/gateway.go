@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/sealgate/sealgate/gateway/audit"
+	"github.com/sealgate/sealgate/gateway/lifecycle"
 	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
@@ -53,6 +54,11 @@ type Config struct {
 	// OnStaged, when set, is called after each upload is staged (it wakes
 	// an in-process mover).
 	OnStaged func()
+	// Lifecycle keeps artifact records (external shares of data keys,
+	// deletion state, holds) and the retention indexes in the control
+	// store; nil means none (artifacts then have no external share and
+	// cannot be deleted).
+	Lifecycle *lifecycle.Store
 	// Limits caps streams per principal and account, stream memory and key
 	// probes; nil means limits.New with the defaults.
 	Limits *limits.Limiter
@@ -69,8 +75,9 @@ type Config struct {
 
 // Gateway holds the shared state of the three services.
 type Gateway struct {
-	cfg     Config
-	limits  *limits.Limiter
+	cfg      Config
+	limits   *limits.Limiter
+	settings settingsCache
 	log     *slog.Logger
 	now     func() time.Time
 	audit   audit.Sink

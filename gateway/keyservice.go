@@ -236,6 +236,14 @@ func (s *keyService) RewrapArtifacts(req *sealgatev1.RewrapArtifactsRequest, str
 // copy over a re-wrapped stored one.
 func (g *Gateway) rewrapEverywhere(ctx context.Context, e listEntry, mode keys.Mode, uris []string, wrappers []keys.ShareWrapper) (bool, error) {
 	changed := false
+	var opener keys.SlotOpener = g.cfg.Keys
+	if g.cfg.Lifecycle != nil {
+		rec, _, err := g.cfg.Lifecycle.Load(ctx, e.ref)
+		if err != nil {
+			return false, err
+		}
+		opener = g.opener(lifecycleState{rec: rec})
+	}
 	for _, loc := range g.locations(e.ref) {
 		info, err := loc.bucket.Stat(ctx, loc.key)
 		if errors.Is(err, store.ErrNotFound) {
@@ -245,7 +253,7 @@ func (g *Gateway) rewrapEverywhere(ctx context.Context, e listEntry, mode keys.M
 			return changed, err
 		}
 		loc.size = info.Size
-		c, err := g.rewrapOne(ctx, listEntry{id: e.id, ref: e.ref, loc: loc}, mode, uris, wrappers)
+		c, err := g.rewrapOne(ctx, listEntry{id: e.id, ref: e.ref, loc: loc}, mode, uris, wrappers, opener)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // moved on meanwhile
 		}
@@ -259,7 +267,7 @@ func (g *Gateway) rewrapEverywhere(ctx context.Context, e listEntry, mode keys.M
 
 // rewrapOne rewrites one object's key section when it is not already under
 // mode and uris. It reports whether it changed the object.
-func (g *Gateway) rewrapOne(ctx context.Context, e listEntry, mode keys.Mode, uris []string, wrappers []keys.ShareWrapper) (bool, error) {
+func (g *Gateway) rewrapOne(ctx context.Context, e listEntry, mode keys.Mode, uris []string, wrappers []keys.ShareWrapper, opener keys.SlotOpener) (bool, error) {
 	h, body, c, err := openAt(ctx, e.ref, e.loc, -1)
 	if err != nil {
 		return false, err
@@ -268,7 +276,7 @@ func (g *Gateway) rewrapOne(ctx context.Context, e listEntry, mode keys.Mode, ur
 	if h.Mode == mode && slices.Equal(h.KeyURIs(), uris) {
 		return false, nil
 	}
-	nh, err := h.Rewrap(ctx, g.cfg.Keys, mode, wrappers)
+	nh, err := h.Rewrap(ctx, opener, mode, wrappers)
 	if err != nil {
 		return false, err
 	}

@@ -81,7 +81,7 @@ func (s *artifactService) ListArtifacts(ctx context.Context, req *sealgatev1.Lis
 			}
 			cursor = e.id
 			scanned++
-			a, err := describeAt(ctx, e.ref, e.loc)
+			a, err := g.describeAt(ctx, e.ref, e.loc)
 			if errors.Is(err, store.ErrNotFound) {
 				a, err = g.describe(ctx, e.ref) // moved between list and read
 			}
@@ -96,6 +96,9 @@ func (s *artifactService) ListArtifacts(ctx context.Context, req *sealgatev1.Lis
 			}
 			if err != nil {
 				return nil, g.toStatus(ctx, "list", err)
+			}
+			if a.GetState() == sealgatev1.Artifact_STATE_DELETED && !req.GetShowDeleted() {
+				continue
 			}
 			if matches(req, a) {
 				resp.Artifacts = append(resp.Artifacts, a)

@@ -124,8 +124,9 @@ func openAt(ctx context.Context, ref layout.Ref, loc location, length int64) (*k
 	return h, br, rc, nil
 }
 
-// describeAt reads just the header of the object at loc.
-func describeAt(ctx context.Context, ref layout.Ref, loc location) (*sealgatev1.Artifact, error) {
+// describeAt reads just the header of the object at loc and the artifact's
+// lifecycle state.
+func (g *Gateway) describeAt(ctx context.Context, ref layout.Ref, loc location) (*sealgatev1.Artifact, error) {
 	h, _, c, err := openAt(ctx, ref, loc, headerProbe)
 	if err != nil && errors.Is(err, keys.ErrIntegrity) && loc.size > headerProbe {
 		h, _, c, err = openAt(ctx, ref, loc, -1) // a header longer than the probe
@@ -138,7 +139,16 @@ func describeAt(ctx context.Context, ref layout.Ref, loc location) (*sealgatev1.
 	if err != nil {
 		return nil, err
 	}
-	return artifactFromHeader(ref, h, size, loc.state), nil
+	a := artifactFromHeader(ref, h, size, loc.state)
+	st, err := g.stateOf(ctx, ref, h)
+	if err != nil {
+		return nil, err
+	}
+	if len(h.ExternalShareIDs()) > 0 && g.cfg.Lifecycle != nil && st.rec == nil {
+		return nil, artifactNotFound(ref.Name()) // purged: only a stray object is left
+	}
+	st.decorate(a)
+	return a, nil
 }
 
 // checkHeader makes sure an object is the artifact it is stored as: an object
@@ -192,7 +202,7 @@ func (s *artifactService) GetArtifact(ctx context.Context, req *sealgatev1.GetAr
 func (g *Gateway) describe(ctx context.Context, ref layout.Ref) (a *sealgatev1.Artifact, err error) {
 	err = g.eachLocation(ctx, ref, func(loc location) error {
 		var derr error
-		a, derr = describeAt(ctx, ref, loc)
+		a, derr = g.describeAt(ctx, ref, loc)
 		return derr
 	})
 	return a, err
@@ -232,12 +242,20 @@ func (g *Gateway) readArtifact(ctx context.Context, p *auth.Principal, ref layou
 	if err != nil {
 		return g.toStatus(ctx, "read", err)
 	}
+	st, err := g.stateOf(ctx, ref, h)
+	if err != nil {
+		return g.toStatus(ctx, "read", err)
+	}
+	if err := st.servable(h); err != nil {
+		g.record(ctx, audit.KindReadDenied, ref.Account, ref.Name(), h.KeyURIs(), err)
+		return err
+	}
 	release, err := g.limits.Stream(limits.Read, ref.Account, p.Subject, readMemory(size, h.SegmentSize))
 	if err != nil {
 		return g.toStatus(ctx, "read", err)
 	}
 	defer release()
-	plain, err := h.Open(ctx, body, g.cfg.Keys)
+	plain, err := h.Open(ctx, body, g.opener(st))
 	if err != nil {
 		g.log.InfoContext(ctx, "read refused", "artifact", ref.Name(), "err", err)
 		st := g.toStatus(ctx, "read", err)
@@ -259,7 +277,9 @@ func (g *Gateway) readArtifact(ctx context.Context, p *auth.Principal, ref layou
 	}()
 	out := g.newSender(stream)
 	defer out.stop()
-	first := &sealgatev1.ReadArtifactResponse{Artifact: artifactFromHeader(ref, h, size, loc.state)}
+	meta := artifactFromHeader(ref, h, size, loc.state)
+	st.decorate(meta)
+	first := &sealgatev1.ReadArtifactResponse{Artifact: meta}
 	chunk := readFirstChunk
 	for {
 		buf := make([]byte, min(int64(chunk), max(size-sent, 0)))

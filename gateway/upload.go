@@ -12,6 +12,7 @@ import (
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/gateway/lifecycle"
 	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
@@ -26,6 +27,11 @@ type uploadPlan struct {
 	bucket   store.Bucket
 	sealer   *keys.Sealer
 	declared int64 // -1 when the client did not declare a size
+	// record holds the external share of the data key; it is written (with
+	// the expiry index entry) while the content streams, and must be
+	// durable before the upload is acknowledged.
+	record   *lifecycle.Record
+	category string
 }
 
 // UploadArtifact receives a header and then chunks, encrypts them as they
@@ -62,7 +68,15 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 		return st
 	}
 	h := plan.sealer.Header()
+	registered := g.register(ctx, plan)
 	size, err := g.writeUpload(ctx, plan, next)
+	if rerr := <-registered; err == nil && rerr != nil {
+		g.deleteStaged(plan)
+		err = rerr
+	}
+	if err != nil {
+		g.unregister(plan)
+	}
 	g.metrics.Uploads.WithLabelValues(outcome(err)).Inc()
 	if err != nil {
 		g.log.InfoContext(ctx, "upload failed", "artifact", plan.ref.Name(), "err", err)
@@ -125,6 +139,11 @@ func (g *Gateway) planUpload(ctx context.Context, account string, h *sealgatev1.
 		return nil, err
 	}
 	ref := layout.Ref{Account: account, ID: id, Staging: staging, Storage: storage}
+	var ext *lifecycle.ExternalShare
+	if g.cfg.Lifecycle != nil {
+		ext = &lifecycle.ExternalShare{}
+		wrappers = append(wrappers, ext)
+	}
 	sealer, err := keys.NewSealer(ctx, keys.SealParams{
 		Context:     encryptionContext(account, id, h.GetType(), storage),
 		Metadata:    headerMetadata(h, now, expireTime(settings, h.GetType(), now)),
@@ -139,7 +158,11 @@ func (g *Gateway) planUpload(ctx context.Context, account string, h *sealgatev1.
 	if h.SizeBytes != nil {
 		declared = h.GetSizeBytes()
 	}
-	return &uploadPlan{ref: ref, header: h, bucket: bucket, sealer: sealer, declared: declared}, nil
+	plan := &uploadPlan{ref: ref, header: h, bucket: bucket, sealer: sealer, declared: declared, category: policy.TypeCategory(h.GetType())}
+	if ext != nil {
+		plan.record = ext.Record(plan.category, h.GetEngagementId(), now)
+	}
+	return plan, nil
 }
 
 // encryptionContext is what every data key and body of an artifact is bound
@@ -401,3 +424,46 @@ func (r *receiver) tooSlow(msg string) error {
 
 // stop ends the receiving goroutine once the handler no longer reads.
 func (r *receiver) stop() { close(r.done) }
+
+// register writes a new artifact's record (the external share of its data
+// key) and its expiry index entry, in parallel with the content; the channel
+// gives the result.
+func (g *Gateway) register(ctx context.Context, plan *uploadPlan) <-chan error {
+	done := make(chan error, 1)
+	if plan.record == nil {
+		done <- nil
+		return done
+	}
+	go func() {
+		err := g.cfg.Lifecycle.Create(ctx, plan.ref, plan.record)
+		if err == nil {
+			err = g.cfg.Lifecycle.IndexExpiry(ctx, plan.ref, plan.category)
+		}
+		done <- err
+	}()
+	return done
+}
+
+// unregister removes what register wrote for an upload that failed.
+func (g *Gateway) unregister(plan *uploadPlan) {
+	if plan.record == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := g.cfg.Lifecycle.Destroy(ctx, plan.ref); err != nil {
+		g.log.Warn("failed upload: record left behind", "artifact", plan.ref.Name(), "err", err)
+	}
+	if err := g.cfg.Lifecycle.UnindexExpiry(ctx, plan.ref, plan.category); err != nil {
+		g.log.Warn("failed upload: index entry left behind", "artifact", plan.ref.Name(), "err", err)
+	}
+}
+
+// deleteStaged removes a staged object whose upload cannot be acknowledged.
+func (g *Gateway) deleteStaged(plan *uploadPlan) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := plan.bucket.Delete(ctx, plan.ref.StagingKey()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		g.log.Warn("failed upload: staged object left behind (unreadable: no record)", "artifact", plan.ref.Name(), "err", err)
+	}
+}

@@ -112,7 +112,7 @@ func TestMoverCrashSweep(t *testing.T) {
 	}
 	const moves = 20
 	f := stageFleet(t, moves, "mover_workers: 1\n")
-	paused := regexp.MustCompile(`mover paused at (\S+) (\S+)`)
+	paused := regexp.MustCompile(`paused at (\S+) (\S+)`)
 	kills := 0
 	for run := 0; f.staged(t) > 0 && run < moves*len(moveSteps)+10; run++ {
 		step := moveSteps[run%len(moveSteps)]

@@ -235,12 +235,43 @@ func (h *Header) Rewrap(ctx context.Context, o SlotOpener, mode Mode, wrappers [
 		return nil, err
 	}
 	defer clear(dek)
+	// External shares stay as they are (they live outside the object and
+	// are destroyed at purge); the key encryption keys get new shares of
+	// what remains.
+	var external []Slot
+	for _, s := range h.Slots {
+		if s.Kind != SlotKindExternal {
+			continue
+		}
+		share, err := o.UnwrapShare(ctx, s, h.Context)
+		if err != nil {
+			return nil, err
+		}
+		subtle.XORBytes(dek, dek, share)
+		clear(share)
+		external = append(external, s)
+	}
+	if len(wrappers)+len(external) > maxSlots {
+		return nil, fmt.Errorf("keys: %d key slots, want at most %d", len(wrappers)+len(external), maxSlots)
+	}
 	out := *h
 	out.Context, out.Metadata = h.Context.Clone(), cloneMap(h.Metadata)
 	if err := out.wrapDataKey(ctx, dek, mode, wrappers); err != nil {
 		return nil, err
 	}
+	out.Slots = append(out.Slots, external...)
 	return &out, nil
+}
+
+// ExternalShareIDs returns the ids of the header's external shares.
+func (h *Header) ExternalShareIDs() [][]byte {
+	var out [][]byte
+	for _, s := range h.Slots {
+		if s.Kind == SlotKindExternal {
+			out = append(out, s.Wrapped)
+		}
+	}
+	return out
 }
 
 // Open unwraps the data key through the KEKs named in the header, checks the

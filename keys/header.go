@@ -26,7 +26,19 @@ const (
 	// intermediate key, which is itself wrapped by the slot's key encryption
 	// key (the S3 Bucket Keys pattern: one KEK call serves many artifacts).
 	SlotKindIntermediate = 2
+	// SlotKindExternal: one share of the data key kept outside the object,
+	// in the gateway's control store, named by the slot's 16-byte id
+	// (Wrapped). Destroying that share (at purge) makes every copy of the
+	// object unreadable, whatever keys are at hand: crypto-shredding. The
+	// slot's KeyURI is ExternalShareURI.
+	SlotKindExternal = 3
 )
+
+// ExternalShareURI is the key URI of external share slots.
+const ExternalShareURI = "sealgate:external-share"
+
+// ExternalShareIDLen is the length of an external share's id.
+const ExternalShareIDLen = 16
 
 // IntermediateKeyIDLen is the length of an intermediate key's random id.
 const IntermediateKeyIDLen = 16
@@ -149,6 +161,10 @@ func encodeSlots(mode Mode, slots []Slot) ([]byte, error) {
 		b = append(b, s.KeyURI...)
 		switch s.Kind {
 		case SlotKindShare:
+		case SlotKindExternal:
+			if len(s.Wrapped) != ExternalShareIDLen || s.KeyURI != ExternalShareURI {
+				return nil, fmt.Errorf("keys: external share slot out of limits")
+			}
 		case SlotKindIntermediate:
 			if len(s.IKID) != IntermediateKeyIDLen || len(s.WrappedIK) == 0 || len(s.WrappedIK) > maxWrappedLen {
 				return nil, fmt.Errorf("keys: intermediate key slot for %q out of limits", s.KeyURI)
@@ -190,11 +206,14 @@ func (h *Header) Len() int {
 	return n
 }
 
-// KeyURIs returns the key URIs of the header's slots, in slot order.
+// KeyURIs returns the URIs of the key encryption keys of the header's
+// slots, in slot order; external shares are not keys and are left out.
 func (h *Header) KeyURIs() []string {
-	out := make([]string, len(h.Slots))
-	for i, s := range h.Slots {
-		out[i] = s.KeyURI
+	out := make([]string, 0, len(h.Slots))
+	for _, s := range h.Slots {
+		if s.Kind != SlotKindExternal {
+			out = append(out, s.KeyURI)
+		}
 	}
 	return out
 }
@@ -327,7 +346,7 @@ func parseSlots(b []byte) (Mode, []Slot, error) {
 		}
 		s.KeyURI = string(uri)
 		switch s.Kind {
-		case SlotKindShare:
+		case SlotKindShare, SlotKindExternal:
 		case SlotKindIntermediate:
 			if s.IKID, ok = take(IntermediateKeyIDLen); !ok {
 				return 0, nil, bad

@@ -52,7 +52,7 @@ func buildBinaries(t *testing.T) (sealgate, sealctl string) {
 	return filepath.Join(bin, "sealgate"), filepath.Join(bin, "sealctl")
 }
 
-var readyRE = regexp.MustCompile(`sealgate is ready on (\S+) \(account`)
+var readyRE = regexp.MustCompile(`sealgate is ready on (\S+) \(`)
 
 // startServer runs `sealgate serve` on a free loopback port with its data
 // under dataDir, waits until it says it is ready, and returns its address.

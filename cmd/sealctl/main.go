@@ -34,9 +34,11 @@ Commands:
   upload     encrypt and store a file:      upload --type T --sip-zone Z FILE
   read       stream an artifact's content:  read NAME [-o FILE]
   stat       show an artifact's metadata:   stat NAME
-  list       list artifacts:                list [--type T] [--engagement E] [--all]
+  list       list artifacts:                list [--type T] [--engagement E] [--all] [--show-deleted]
   delete     delete an artifact:            delete NAME
   undelete   restore a deleted artifact:    undelete NAME
+  hold       place a legal hold:            hold NAME | engagement/ID [--reason R]
+  release    release a legal hold:          release NAME | engagement/ID
   settings   account settings:              settings get | settings set [flags]
   decrypt    decrypt a stored object offline: decrypt --key-dir DIR [-o FILE] OBJECT
   keys       customer keys:                 keys check | keys rewrap [--key-mode M --customer-key-uri U] [--resume T]
@@ -81,6 +83,8 @@ var commands = []command{
 	{"list", runList},
 	{"delete", runDelete},
 	{"undelete", runUndelete},
+	{"hold", runHold},
+	{"release", runRelease},
 	{"settings", runSettings},
 	{"decrypt", runDecrypt},
 	{"keys", runKeys},

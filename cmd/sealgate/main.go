@@ -30,6 +30,7 @@ import (
 
 const usage = `usage: sealgate serve [--config FILE] [--listen ADDR] [--data-dir DIR] [--roles api,mover]
        sealgate mover [--config FILE] [--data-dir DIR]
+       sealgate sweeper [--config FILE] [--data-dir DIR]
        sealgate token issue --account ACCOUNT --roles ROLE[,ROLE] [--ttl DURATION] [--subject NAME] [--config FILE | --data-dir DIR]
        sealgate init [--config FILE | --data-dir DIR]
        sealgate check-config --config FILE
@@ -38,6 +39,7 @@ const usage = `usage: sealgate serve [--config FILE] [--listen ADDR] [--data-dir
 Commands:
   serve         run the gRPC gateway and the mover (embedded defaults when --config is not given)
   mover         run only the mover, which carries staged ciphertext to storage regions
+  sweeper       run only the sweeper, which expires and purges content on time
   token         issue a signed bearer token for an account and roles
   init          create the keys a new deployment needs (never replaces one)
   check-config  validate a config file and the files it names, without serving
@@ -88,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "sealgate", versionString())
 		return 0
-	case "serve", "mover":
+	case "serve", "mover", "sweeper":
 		err = serve(args[0], args[1:], stdout, stderr)
 	case "token":
 		err = token(args[1:], stdout, stderr)
@@ -142,8 +144,8 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) error {
 	if *tlsCert != "" || *tlsKey != "" {
 		cfg.TLS.CertFile, cfg.TLS.KeyFile = absPath(*tlsCert), absPath(*tlsKey)
 	}
-	if cmd == "mover" {
-		cfg.Roles = []string{"mover"}
+	if cmd == "mover" || cmd == "sweeper" {
+		cfg.Roles = []string{cmd}
 		cfg.Dev.Account = ""
 	}
 	cfg.ApplyDefaults()
@@ -175,15 +177,26 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) error {
 	} else {
 		close(moverDone)
 	}
+	sweeperDone := make(chan struct{})
+	if rt.Sweeper != nil {
+		if at := os.Getenv("SEALGATE_SWEEPER_PAUSE_AT"); at != "" {
+			rt.Sweeper.SetHook(pauseHook(at, stdout))
+		}
+		go func() { defer close(sweeperDone); rt.Sweeper.Run(ctx) }()
+		log.Info("sweeper running")
+	} else {
+		close(sweeperDone)
+	}
 	if cfg.HasRole("api") {
 		if err := serveAPI(ctx, cfg, rt, stdout); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintln(stdout, "sealgate mover is ready")
+		fmt.Fprintf(stdout, "sealgate %s is ready\n", strings.Join(cfg.Roles, ", "))
 		<-ctx.Done()
 	}
 	<-moverDone
+	<-sweeperDone
 	log.Info("stopped")
 	return nil
 }
@@ -249,9 +262,10 @@ func serveAPI(ctx context.Context, cfg *config.Config, rt *config.Runtime, stdou
 	return nil
 }
 
-// pauseHook returns a mover hook for crash tests: at the step named by at it
-// prints "mover paused at STEP NAME" and blocks forever, so that a test can
-// kill the process there. Never set SEALGATE_MOVER_PAUSE_AT in production.
+// pauseHook returns a mover or sweeper hook for crash tests: at the step
+// named by at it prints "paused at STEP NAME" and blocks forever, so that a
+// test can kill the process there. Never set SEALGATE_MOVER_PAUSE_AT or
+// SEALGATE_SWEEPER_PAUSE_AT in production.
 func pauseHook(at string, stdout io.Writer) func(string, layout.Ref) error {
 	var mu sync.Mutex
 	return func(step string, ref layout.Ref) error {
@@ -259,7 +273,7 @@ func pauseHook(at string, stdout io.Writer) func(string, layout.Ref) error {
 			return nil
 		}
 		mu.Lock() // one report; the other workers block too
-		fmt.Fprintf(stdout, "mover paused at %s %s\n", step, ref.Name())
+		fmt.Fprintf(stdout, "paused at %s %s\n", step, ref.Name())
 		select {}
 	}
 }

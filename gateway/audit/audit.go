@@ -22,6 +22,13 @@ const (
 	KindSettingsChange = "settings.update"
 	KindRewrap         = "artifact.rewrap"
 	KindKeyCheck       = "key.check"
+	// Deletion and retention. Actor is the caller, or "sweeper".
+	KindDelete   = "artifact.delete"
+	KindUndelete = "artifact.undelete"
+	KindHold     = "legal_hold.set"
+	KindRelease  = "legal_hold.release"
+	KindExpire   = "artifact.expire"
+	KindPurge    = "artifact.purge"
 	// KindAuthDenied: a call without a valid token (Detail: TOKEN_MISSING,
 	// TOKEN_INVALID or TOKEN_EXPIRED).
 	KindAuthDenied = "auth.denied"

@@ -21,6 +21,7 @@ import (
 	"github.com/sealgate/sealgate/gateway"
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/lifecycle"
 	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/mover"
 	"github.com/sealgate/sealgate/gateway/policy"
@@ -47,7 +48,10 @@ type Runtime struct {
 	Metrics  *gateway.Metrics
 	Registry *prometheus.Registry
 	// Mover is set when the config gives this process the mover role.
-	Mover   *mover.Mover
+	Mover *mover.Mover
+	// Sweeper is set when the config gives this process the sweeper role.
+	Sweeper   *lifecycle.Sweeper
+	Lifecycle *lifecycle.Store
 	closers []io.Closer
 }
 
@@ -92,6 +96,7 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 		return nil, fmt.Errorf("config: control store: %w", err)
 	}
 	rt.Topology, rt.Settings = topo, policy.NewSettingsStore(control)
+	rt.Lifecycle = lifecycle.NewStore(control)
 
 	kr := keys.NewKeyring()
 	customerKeySchemes, err := registerDrivers(kr, c)
@@ -133,6 +138,10 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	}
 	rt.Keys = keys.NewKeyCache(kr, c.Keys.RevocationBound, cacheOpts...)
 	var onStaged func()
+	if c.HasRole("sweeper") {
+		rt.Sweeper = lifecycle.NewSweeper(lifecycle.SweeperConfig{Store: rt.Lifecycle, Settings: rt.Settings, Topology: topo,
+			Audit: sink, Logger: log, Now: c.Clock, Interval: c.SweepInterval, Registerer: rt.Registry})
+	}
 	if c.HasRole("mover") {
 		rt.Mover = mover.New(mover.Config{Topology: topo, Logger: log, Registerer: rt.Registry, Interval: c.MoverInterval, Workers: c.MoverWorkers})
 		onStaged = rt.Mover.Notify

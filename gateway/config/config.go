@@ -36,11 +36,14 @@ type Config struct {
 	// ShutdownGrace is how long in-flight calls may run after a stop signal
 	// before they are cancelled; default 30s.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
-	// Roles this process plays: "api" (the gRPC gateway) and "mover" (moves
+	// Roles this process plays: "api" (the gRPC gateway), "sweeper"
+	// (expires and purges on time) and "mover" (moves
 	// staged ciphertext to storage regions); default both.
 	Roles []string `yaml:"roles"`
 	// MoverInterval is the mover's idle poll interval; default 1s.
 	MoverInterval time.Duration `yaml:"mover_interval"`
+	// SweepInterval is the sweeper's pass interval; default 1m.
+	SweepInterval time.Duration `yaml:"sweep_interval"`
 	// MoverWorkers is how many moves one mover runs at once; default 4.
 	MoverWorkers int `yaml:"mover_workers"`
 	// UploadIdleTimeout ends an upload stream that sends nothing for this
@@ -329,7 +332,7 @@ func (c *Config) ApplyDefaults() {
 	c.resolvePaths()
 	def(&c.LogLevel, "info")
 	if len(c.Roles) == 0 {
-		c.Roles = []string{"api", "mover"}
+		c.Roles = []string{"api", "mover", "sweeper"}
 	}
 	def(&c.LogFormat, "text")
 	if c.MaxConnections == 0 {
@@ -434,8 +437,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: log_format %q: want text or json", c.LogFormat)
 	}
 	for _, r := range c.Roles {
-		if r != "api" && r != "mover" {
-			return fmt.Errorf("config: roles: %q is not a role (want api, mover)", r)
+		if r != "api" && r != "mover" && r != "sweeper" {
+			return fmt.Errorf("config: roles: %q is not a role (want api, mover, sweeper)", r)
 		}
 	}
 	if c.Keys.RevocationBound < time.Second {

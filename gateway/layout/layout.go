@@ -143,3 +143,12 @@ func ParseAccountName(name string) (string, bool) {
 	}
 	return acct, true
 }
+
+// RefOf returns the Ref of artifact id in account, or false when either is
+// malformed.
+func RefOf(account, id string) (Ref, bool) {
+	if !ValidAccountID(account) {
+		return Ref{}, false
+	}
+	return refOf(account, id)
+}

@@ -192,7 +192,10 @@ type Artifact struct {
 	// Key mode the artifact's data key is wrapped under.
 	KeyMode KeyMode `protobuf:"varint,16,opt,name=key_mode,json=keyMode,proto3,enum=sealgate.v1.KeyMode" json:"key_mode,omitempty"`
 	// URIs of the key encryption keys that wrap the data key.
-	KeyUris       []string `protobuf:"bytes,17,rep,name=key_uris,json=keyUris,proto3" json:"key_uris,omitempty"`
+	KeyUris []string `protobuf:"bytes,17,rep,name=key_uris,json=keyUris,proto3" json:"key_uris,omitempty"`
+	// Whether a legal hold (on the artifact or its engagement) keeps it from
+	// deletion and expiry.
+	LegalHold     bool `protobuf:"varint,18,opt,name=legal_hold,json=legalHold,proto3" json:"legal_hold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -344,6 +347,13 @@ func (x *Artifact) GetKeyUris() []string {
 		return x.KeyUris
 	}
 	return nil
+}
+
+func (x *Artifact) GetLegalHold() bool {
+	if x != nil {
+		return x.LegalHold
+	}
+	return false
 }
 
 // UploadHeader is the first message of an upload. Labels, engagement and queue
@@ -924,11 +934,272 @@ func (x *UndeleteArtifactRequest) GetName() string {
 	return ""
 }
 
+// A legal hold keeps content from deletion and expiry until it is released.
+type LegalHold struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "accounts/{account}/artifacts/{artifact}/hold" for a hold on one
+	// artifact, "accounts/{account}/engagements/{engagement}/hold" for a hold
+	// on every artifact of an engagement.
+	Name       string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Reason     string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Subject of the token that placed the hold.
+	Creator       string `protobuf:"bytes,4,opt,name=creator,proto3" json:"creator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LegalHold) Reset() {
+	*x = LegalHold{}
+	mi := &file_sealgate_v1_artifact_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LegalHold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LegalHold) ProtoMessage() {}
+
+func (x *LegalHold) ProtoReflect() protoreflect.Message {
+	mi := &file_sealgate_v1_artifact_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LegalHold.ProtoReflect.Descriptor instead.
+func (*LegalHold) Descriptor() ([]byte, []int) {
+	return file_sealgate_v1_artifact_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *LegalHold) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LegalHold) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *LegalHold) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *LegalHold) GetCreator() string {
+	if x != nil {
+		return x.Creator
+	}
+	return ""
+}
+
+type SetLegalHoldRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Artifact or engagement: "accounts/{account}/artifacts/{artifact}" or
+	// "accounts/{account}/engagements/{engagement_id}".
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// Why (a case number, say); recorded in the audit log.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetLegalHoldRequest) Reset() {
+	*x = SetLegalHoldRequest{}
+	mi := &file_sealgate_v1_artifact_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLegalHoldRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLegalHoldRequest) ProtoMessage() {}
+
+func (x *SetLegalHoldRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sealgate_v1_artifact_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLegalHoldRequest.ProtoReflect.Descriptor instead.
+func (*SetLegalHoldRequest) Descriptor() ([]byte, []int) {
+	return file_sealgate_v1_artifact_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetLegalHoldRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *SetLegalHoldRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ReleaseLegalHoldRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        string                 `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleaseLegalHoldRequest) Reset() {
+	*x = ReleaseLegalHoldRequest{}
+	mi := &file_sealgate_v1_artifact_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleaseLegalHoldRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleaseLegalHoldRequest) ProtoMessage() {}
+
+func (x *ReleaseLegalHoldRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sealgate_v1_artifact_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleaseLegalHoldRequest.ProtoReflect.Descriptor instead.
+func (*ReleaseLegalHoldRequest) Descriptor() ([]byte, []int) {
+	return file_sealgate_v1_artifact_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ReleaseLegalHoldRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+type ListLegalHoldsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "accounts/{account}".
+	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLegalHoldsRequest) Reset() {
+	*x = ListLegalHoldsRequest{}
+	mi := &file_sealgate_v1_artifact_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLegalHoldsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLegalHoldsRequest) ProtoMessage() {}
+
+func (x *ListLegalHoldsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sealgate_v1_artifact_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLegalHoldsRequest.ProtoReflect.Descriptor instead.
+func (*ListLegalHoldsRequest) Descriptor() ([]byte, []int) {
+	return file_sealgate_v1_artifact_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListLegalHoldsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+type ListLegalHoldsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LegalHolds    []*LegalHold           `protobuf:"bytes,1,rep,name=legal_holds,json=legalHolds,proto3" json:"legal_holds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLegalHoldsResponse) Reset() {
+	*x = ListLegalHoldsResponse{}
+	mi := &file_sealgate_v1_artifact_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLegalHoldsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLegalHoldsResponse) ProtoMessage() {}
+
+func (x *ListLegalHoldsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sealgate_v1_artifact_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLegalHoldsResponse.ProtoReflect.Descriptor instead.
+func (*ListLegalHoldsResponse) Descriptor() ([]byte, []int) {
+	return file_sealgate_v1_artifact_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListLegalHoldsResponse) GetLegalHolds() []*LegalHold {
+	if x != nil {
+		return x.LegalHolds
+	}
+	return nil
+}
+
 var File_sealgate_v1_artifact_proto protoreflect.FileDescriptor
 
 const file_sealgate_v1_artifact_proto_rawDesc = "" +
 	"\n" +
-	"\x1asealgate/v1/artifact.proto\x12\vsealgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19sealgate/v1/account.proto\"\xf6\x06\n" +
+	"\x1asealgate/v1/artifact.proto\x12\vsealgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19sealgate/v1/account.proto\"\x95\a\n" +
 	"\bArtifact\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x19.sealgate.v1.ArtifactTypeR\x04type\x121\n" +
@@ -952,7 +1223,9 @@ const file_sealgate_v1_artifact_proto_rawDesc = "" +
 	"\fcontent_type\x18\x0e \x01(\tR\vcontentType\x129\n" +
 	"\x06labels\x18\x0f \x03(\v2!.sealgate.v1.Artifact.LabelsEntryR\x06labels\x12/\n" +
 	"\bkey_mode\x18\x10 \x01(\x0e2\x14.sealgate.v1.KeyModeR\akeyMode\x12\x19\n" +
-	"\bkey_uris\x18\x11 \x03(\tR\akeyUris\x1a9\n" +
+	"\bkey_uris\x18\x11 \x03(\tR\akeyUris\x12\x1d\n" +
+	"\n" +
+	"legal_hold\x18\x12 \x01(\bR\tlegalHold\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
@@ -1001,7 +1274,23 @@ const file_sealgate_v1_artifact_proto_rawDesc = "" +
 	"\x15DeleteArtifactRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"-\n" +
 	"\x17UndeleteArtifactRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name*\xfe\x03\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x8e\x01\n" +
+	"\tLegalHold\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12;\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12\x18\n" +
+	"\acreator\x18\x04 \x01(\tR\acreator\"E\n" +
+	"\x13SetLegalHoldRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"1\n" +
+	"\x17ReleaseLegalHoldRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\"/\n" +
+	"\x15ListLegalHoldsRequest\x12\x16\n" +
+	"\x06parent\x18\x01 \x01(\tR\x06parent\"Q\n" +
+	"\x16ListLegalHoldsResponse\x127\n" +
+	"\vlegal_holds\x18\x01 \x03(\v2\x16.sealgate.v1.LegalHoldR\n" +
+	"legalHolds*\xfe\x03\n" +
 	"\fArtifactType\x12\x1d\n" +
 	"\x19ARTIFACT_TYPE_UNSPECIFIED\x10\x00\x12 \n" +
 	"\x1cARTIFACT_TYPE_CALL_RECORDING\x10\x01\x12!\n" +
@@ -1018,14 +1307,17 @@ const file_sealgate_v1_artifact_proto_rawDesc = "" +
 	"\x17ARTIFACT_TYPE_MMS_MEDIA\x10\v\x12\x19\n" +
 	"\x15ARTIFACT_TYPE_SMS_LOG\x10\f\x12\x1a\n" +
 	"\x16ARTIFACT_TYPE_CALL_LOG\x10\r\x12\x1e\n" +
-	"\x1aARTIFACT_TYPE_AUDIO_SURVEY\x10\x0e2\xf4\x03\n" +
+	"\x1aARTIFACT_TYPE_AUDIO_SURVEY\x10\x0e2\xeb\x05\n" +
 	"\x0fArtifactService\x12M\n" +
 	"\x0eUploadArtifact\x12\".sealgate.v1.UploadArtifactRequest\x1a\x15.sealgate.v1.Artifact(\x01\x12E\n" +
 	"\vGetArtifact\x12\x1f.sealgate.v1.GetArtifactRequest\x1a\x15.sealgate.v1.Artifact\x12U\n" +
 	"\fReadArtifact\x12 .sealgate.v1.ReadArtifactRequest\x1a!.sealgate.v1.ReadArtifactResponse0\x01\x12V\n" +
 	"\rListArtifacts\x12!.sealgate.v1.ListArtifactsRequest\x1a\".sealgate.v1.ListArtifactsResponse\x12K\n" +
 	"\x0eDeleteArtifact\x12\".sealgate.v1.DeleteArtifactRequest\x1a\x15.sealgate.v1.Artifact\x12O\n" +
-	"\x10UndeleteArtifact\x12$.sealgate.v1.UndeleteArtifactRequest\x1a\x15.sealgate.v1.ArtifactB;Z9github.com/sealgate/sealgate/proto/sealgate/v1;sealgatev1b\x06proto3"
+	"\x10UndeleteArtifact\x12$.sealgate.v1.UndeleteArtifactRequest\x1a\x15.sealgate.v1.Artifact\x12H\n" +
+	"\fSetLegalHold\x12 .sealgate.v1.SetLegalHoldRequest\x1a\x16.sealgate.v1.LegalHold\x12P\n" +
+	"\x10ReleaseLegalHold\x12$.sealgate.v1.ReleaseLegalHoldRequest\x1a\x16.sealgate.v1.LegalHold\x12Y\n" +
+	"\x0eListLegalHolds\x12\".sealgate.v1.ListLegalHoldsRequest\x1a#.sealgate.v1.ListLegalHoldsResponseB;Z9github.com/sealgate/sealgate/proto/sealgate/v1;sealgatev1b\x06proto3"
 
 var (
 	file_sealgate_v1_artifact_proto_rawDescOnce sync.Once
@@ -1040,7 +1332,7 @@ func file_sealgate_v1_artifact_proto_rawDescGZIP() []byte {
 }
 
 var file_sealgate_v1_artifact_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_sealgate_v1_artifact_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_sealgate_v1_artifact_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_sealgate_v1_artifact_proto_goTypes = []any{
 	(ArtifactType)(0),               // 0: sealgate.v1.ArtifactType
 	(Artifact_State)(0),             // 1: sealgate.v1.Artifact.State
@@ -1054,45 +1346,58 @@ var file_sealgate_v1_artifact_proto_goTypes = []any{
 	(*ListArtifactsResponse)(nil),   // 9: sealgate.v1.ListArtifactsResponse
 	(*DeleteArtifactRequest)(nil),   // 10: sealgate.v1.DeleteArtifactRequest
 	(*UndeleteArtifactRequest)(nil), // 11: sealgate.v1.UndeleteArtifactRequest
-	nil,                             // 12: sealgate.v1.Artifact.LabelsEntry
-	nil,                             // 13: sealgate.v1.UploadHeader.LabelsEntry
-	(*timestamppb.Timestamp)(nil),   // 14: google.protobuf.Timestamp
-	(KeyMode)(0),                    // 15: sealgate.v1.KeyMode
+	(*LegalHold)(nil),               // 12: sealgate.v1.LegalHold
+	(*SetLegalHoldRequest)(nil),     // 13: sealgate.v1.SetLegalHoldRequest
+	(*ReleaseLegalHoldRequest)(nil), // 14: sealgate.v1.ReleaseLegalHoldRequest
+	(*ListLegalHoldsRequest)(nil),   // 15: sealgate.v1.ListLegalHoldsRequest
+	(*ListLegalHoldsResponse)(nil),  // 16: sealgate.v1.ListLegalHoldsResponse
+	nil,                             // 17: sealgate.v1.Artifact.LabelsEntry
+	nil,                             // 18: sealgate.v1.UploadHeader.LabelsEntry
+	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
+	(KeyMode)(0),                    // 20: sealgate.v1.KeyMode
 }
 var file_sealgate_v1_artifact_proto_depIdxs = []int32{
 	0,  // 0: sealgate.v1.Artifact.type:type_name -> sealgate.v1.ArtifactType
 	1,  // 1: sealgate.v1.Artifact.state:type_name -> sealgate.v1.Artifact.State
-	14, // 2: sealgate.v1.Artifact.create_time:type_name -> google.protobuf.Timestamp
-	14, // 3: sealgate.v1.Artifact.expire_time:type_name -> google.protobuf.Timestamp
-	14, // 4: sealgate.v1.Artifact.delete_time:type_name -> google.protobuf.Timestamp
-	14, // 5: sealgate.v1.Artifact.purge_time:type_name -> google.protobuf.Timestamp
-	12, // 6: sealgate.v1.Artifact.labels:type_name -> sealgate.v1.Artifact.LabelsEntry
-	15, // 7: sealgate.v1.Artifact.key_mode:type_name -> sealgate.v1.KeyMode
+	19, // 2: sealgate.v1.Artifact.create_time:type_name -> google.protobuf.Timestamp
+	19, // 3: sealgate.v1.Artifact.expire_time:type_name -> google.protobuf.Timestamp
+	19, // 4: sealgate.v1.Artifact.delete_time:type_name -> google.protobuf.Timestamp
+	19, // 5: sealgate.v1.Artifact.purge_time:type_name -> google.protobuf.Timestamp
+	17, // 6: sealgate.v1.Artifact.labels:type_name -> sealgate.v1.Artifact.LabelsEntry
+	20, // 7: sealgate.v1.Artifact.key_mode:type_name -> sealgate.v1.KeyMode
 	0,  // 8: sealgate.v1.UploadHeader.type:type_name -> sealgate.v1.ArtifactType
-	13, // 9: sealgate.v1.UploadHeader.labels:type_name -> sealgate.v1.UploadHeader.LabelsEntry
+	18, // 9: sealgate.v1.UploadHeader.labels:type_name -> sealgate.v1.UploadHeader.LabelsEntry
 	3,  // 10: sealgate.v1.UploadArtifactRequest.header:type_name -> sealgate.v1.UploadHeader
 	2,  // 11: sealgate.v1.ReadArtifactResponse.artifact:type_name -> sealgate.v1.Artifact
 	0,  // 12: sealgate.v1.ListArtifactsRequest.type:type_name -> sealgate.v1.ArtifactType
-	14, // 13: sealgate.v1.ListArtifactsRequest.create_time_start:type_name -> google.protobuf.Timestamp
-	14, // 14: sealgate.v1.ListArtifactsRequest.create_time_end:type_name -> google.protobuf.Timestamp
+	19, // 13: sealgate.v1.ListArtifactsRequest.create_time_start:type_name -> google.protobuf.Timestamp
+	19, // 14: sealgate.v1.ListArtifactsRequest.create_time_end:type_name -> google.protobuf.Timestamp
 	2,  // 15: sealgate.v1.ListArtifactsResponse.artifacts:type_name -> sealgate.v1.Artifact
-	4,  // 16: sealgate.v1.ArtifactService.UploadArtifact:input_type -> sealgate.v1.UploadArtifactRequest
-	5,  // 17: sealgate.v1.ArtifactService.GetArtifact:input_type -> sealgate.v1.GetArtifactRequest
-	6,  // 18: sealgate.v1.ArtifactService.ReadArtifact:input_type -> sealgate.v1.ReadArtifactRequest
-	8,  // 19: sealgate.v1.ArtifactService.ListArtifacts:input_type -> sealgate.v1.ListArtifactsRequest
-	10, // 20: sealgate.v1.ArtifactService.DeleteArtifact:input_type -> sealgate.v1.DeleteArtifactRequest
-	11, // 21: sealgate.v1.ArtifactService.UndeleteArtifact:input_type -> sealgate.v1.UndeleteArtifactRequest
-	2,  // 22: sealgate.v1.ArtifactService.UploadArtifact:output_type -> sealgate.v1.Artifact
-	2,  // 23: sealgate.v1.ArtifactService.GetArtifact:output_type -> sealgate.v1.Artifact
-	7,  // 24: sealgate.v1.ArtifactService.ReadArtifact:output_type -> sealgate.v1.ReadArtifactResponse
-	9,  // 25: sealgate.v1.ArtifactService.ListArtifacts:output_type -> sealgate.v1.ListArtifactsResponse
-	2,  // 26: sealgate.v1.ArtifactService.DeleteArtifact:output_type -> sealgate.v1.Artifact
-	2,  // 27: sealgate.v1.ArtifactService.UndeleteArtifact:output_type -> sealgate.v1.Artifact
-	22, // [22:28] is the sub-list for method output_type
-	16, // [16:22] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	19, // 16: sealgate.v1.LegalHold.create_time:type_name -> google.protobuf.Timestamp
+	12, // 17: sealgate.v1.ListLegalHoldsResponse.legal_holds:type_name -> sealgate.v1.LegalHold
+	4,  // 18: sealgate.v1.ArtifactService.UploadArtifact:input_type -> sealgate.v1.UploadArtifactRequest
+	5,  // 19: sealgate.v1.ArtifactService.GetArtifact:input_type -> sealgate.v1.GetArtifactRequest
+	6,  // 20: sealgate.v1.ArtifactService.ReadArtifact:input_type -> sealgate.v1.ReadArtifactRequest
+	8,  // 21: sealgate.v1.ArtifactService.ListArtifacts:input_type -> sealgate.v1.ListArtifactsRequest
+	10, // 22: sealgate.v1.ArtifactService.DeleteArtifact:input_type -> sealgate.v1.DeleteArtifactRequest
+	11, // 23: sealgate.v1.ArtifactService.UndeleteArtifact:input_type -> sealgate.v1.UndeleteArtifactRequest
+	13, // 24: sealgate.v1.ArtifactService.SetLegalHold:input_type -> sealgate.v1.SetLegalHoldRequest
+	14, // 25: sealgate.v1.ArtifactService.ReleaseLegalHold:input_type -> sealgate.v1.ReleaseLegalHoldRequest
+	15, // 26: sealgate.v1.ArtifactService.ListLegalHolds:input_type -> sealgate.v1.ListLegalHoldsRequest
+	2,  // 27: sealgate.v1.ArtifactService.UploadArtifact:output_type -> sealgate.v1.Artifact
+	2,  // 28: sealgate.v1.ArtifactService.GetArtifact:output_type -> sealgate.v1.Artifact
+	7,  // 29: sealgate.v1.ArtifactService.ReadArtifact:output_type -> sealgate.v1.ReadArtifactResponse
+	9,  // 30: sealgate.v1.ArtifactService.ListArtifacts:output_type -> sealgate.v1.ListArtifactsResponse
+	2,  // 31: sealgate.v1.ArtifactService.DeleteArtifact:output_type -> sealgate.v1.Artifact
+	2,  // 32: sealgate.v1.ArtifactService.UndeleteArtifact:output_type -> sealgate.v1.Artifact
+	12, // 33: sealgate.v1.ArtifactService.SetLegalHold:output_type -> sealgate.v1.LegalHold
+	12, // 34: sealgate.v1.ArtifactService.ReleaseLegalHold:output_type -> sealgate.v1.LegalHold
+	16, // 35: sealgate.v1.ArtifactService.ListLegalHolds:output_type -> sealgate.v1.ListLegalHoldsResponse
+	27, // [27:36] is the sub-list for method output_type
+	18, // [18:27] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_sealgate_v1_artifact_proto_init() }
@@ -1112,7 +1417,7 @@ func file_sealgate_v1_artifact_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sealgate_v1_artifact_proto_rawDesc), len(file_sealgate_v1_artifact_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   12,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,9 @@ const (
 	ArtifactService_ListArtifacts_FullMethodName    = "/sealgate.v1.ArtifactService/ListArtifacts"
 	ArtifactService_DeleteArtifact_FullMethodName   = "/sealgate.v1.ArtifactService/DeleteArtifact"
 	ArtifactService_UndeleteArtifact_FullMethodName = "/sealgate.v1.ArtifactService/UndeleteArtifact"
+	ArtifactService_SetLegalHold_FullMethodName     = "/sealgate.v1.ArtifactService/SetLegalHold"
+	ArtifactService_ReleaseLegalHold_FullMethodName = "/sealgate.v1.ArtifactService/ReleaseLegalHold"
+	ArtifactService_ListLegalHolds_FullMethodName   = "/sealgate.v1.ArtifactService/ListLegalHolds"
 )
 
 // ArtifactServiceClient is the client API for ArtifactService service.
@@ -46,6 +49,13 @@ type ArtifactServiceClient interface {
 	DeleteArtifact(ctx context.Context, in *DeleteArtifactRequest, opts ...grpc.CallOption) (*Artifact, error)
 	// UndeleteArtifact restores a soft-deleted artifact.
 	UndeleteArtifact(ctx context.Context, in *UndeleteArtifactRequest, opts ...grpc.CallOption) (*Artifact, error)
+	// SetLegalHold places a legal hold on an artifact or an engagement:
+	// nothing held is deleted or expires until the hold is released.
+	SetLegalHold(ctx context.Context, in *SetLegalHoldRequest, opts ...grpc.CallOption) (*LegalHold, error)
+	// ReleaseLegalHold releases a legal hold.
+	ReleaseLegalHold(ctx context.Context, in *ReleaseLegalHoldRequest, opts ...grpc.CallOption) (*LegalHold, error)
+	// ListLegalHolds lists an account's legal holds.
+	ListLegalHolds(ctx context.Context, in *ListLegalHoldsRequest, opts ...grpc.CallOption) (*ListLegalHoldsResponse, error)
 }
 
 type artifactServiceClient struct {
@@ -128,6 +138,36 @@ func (c *artifactServiceClient) UndeleteArtifact(ctx context.Context, in *Undele
 	return out, nil
 }
 
+func (c *artifactServiceClient) SetLegalHold(ctx context.Context, in *SetLegalHoldRequest, opts ...grpc.CallOption) (*LegalHold, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LegalHold)
+	err := c.cc.Invoke(ctx, ArtifactService_SetLegalHold_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *artifactServiceClient) ReleaseLegalHold(ctx context.Context, in *ReleaseLegalHoldRequest, opts ...grpc.CallOption) (*LegalHold, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LegalHold)
+	err := c.cc.Invoke(ctx, ArtifactService_ReleaseLegalHold_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *artifactServiceClient) ListLegalHolds(ctx context.Context, in *ListLegalHoldsRequest, opts ...grpc.CallOption) (*ListLegalHoldsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLegalHoldsResponse)
+	err := c.cc.Invoke(ctx, ArtifactService_ListLegalHolds_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ArtifactServiceServer is the server API for ArtifactService service.
 // All implementations must embed UnimplementedArtifactServiceServer
 // for forward compatibility.
@@ -147,6 +187,13 @@ type ArtifactServiceServer interface {
 	DeleteArtifact(context.Context, *DeleteArtifactRequest) (*Artifact, error)
 	// UndeleteArtifact restores a soft-deleted artifact.
 	UndeleteArtifact(context.Context, *UndeleteArtifactRequest) (*Artifact, error)
+	// SetLegalHold places a legal hold on an artifact or an engagement:
+	// nothing held is deleted or expires until the hold is released.
+	SetLegalHold(context.Context, *SetLegalHoldRequest) (*LegalHold, error)
+	// ReleaseLegalHold releases a legal hold.
+	ReleaseLegalHold(context.Context, *ReleaseLegalHoldRequest) (*LegalHold, error)
+	// ListLegalHolds lists an account's legal holds.
+	ListLegalHolds(context.Context, *ListLegalHoldsRequest) (*ListLegalHoldsResponse, error)
 	mustEmbedUnimplementedArtifactServiceServer()
 }
 
@@ -174,6 +221,15 @@ func (UnimplementedArtifactServiceServer) DeleteArtifact(context.Context, *Delet
 }
 func (UnimplementedArtifactServiceServer) UndeleteArtifact(context.Context, *UndeleteArtifactRequest) (*Artifact, error) {
 	return nil, status.Error(codes.Unimplemented, "method UndeleteArtifact not implemented")
+}
+func (UnimplementedArtifactServiceServer) SetLegalHold(context.Context, *SetLegalHoldRequest) (*LegalHold, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetLegalHold not implemented")
+}
+func (UnimplementedArtifactServiceServer) ReleaseLegalHold(context.Context, *ReleaseLegalHoldRequest) (*LegalHold, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReleaseLegalHold not implemented")
+}
+func (UnimplementedArtifactServiceServer) ListLegalHolds(context.Context, *ListLegalHoldsRequest) (*ListLegalHoldsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLegalHolds not implemented")
 }
 func (UnimplementedArtifactServiceServer) mustEmbedUnimplementedArtifactServiceServer() {}
 func (UnimplementedArtifactServiceServer) testEmbeddedByValue()                         {}
@@ -286,6 +342,60 @@ func _ArtifactService_UndeleteArtifact_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ArtifactService_SetLegalHold_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetLegalHoldRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ArtifactServiceServer).SetLegalHold(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ArtifactService_SetLegalHold_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ArtifactServiceServer).SetLegalHold(ctx, req.(*SetLegalHoldRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ArtifactService_ReleaseLegalHold_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReleaseLegalHoldRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ArtifactServiceServer).ReleaseLegalHold(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ArtifactService_ReleaseLegalHold_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ArtifactServiceServer).ReleaseLegalHold(ctx, req.(*ReleaseLegalHoldRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ArtifactService_ListLegalHolds_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLegalHoldsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ArtifactServiceServer).ListLegalHolds(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ArtifactService_ListLegalHolds_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ArtifactServiceServer).ListLegalHolds(ctx, req.(*ListLegalHoldsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ArtifactService_ServiceDesc is the grpc.ServiceDesc for ArtifactService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -308,6 +418,18 @@ var ArtifactService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UndeleteArtifact",
 			Handler:    _ArtifactService_UndeleteArtifact_Handler,
+		},
+		{
+			MethodName: "SetLegalHold",
+			Handler:    _ArtifactService_SetLegalHold_Handler,
+		},
+		{
+			MethodName: "ReleaseLegalHold",
+			Handler:    _ArtifactService_ReleaseLegalHold_Handler,
+		},
+		{
+			MethodName: "ListLegalHolds",
+			Handler:    _ArtifactService_ListLegalHolds_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

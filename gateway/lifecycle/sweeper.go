@@ -1,0 +1,393 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sealgate/sealgate/gateway/audit"
+	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/gateway/policy"
+	"github.com/sealgate/sealgate/store"
+)
+
+// Steps of the sweeper, named for hooks (crash tests) and logs.
+const (
+	StepExpireStart = "expire-start" // a due artifact was found
+	StepSoftDeleted = "soft-deleted" // its record says deleted, purge not yet indexed
+	StepPurgeIndex  = "purge-indexed"
+	StepShredded    = "shredded"        // its record (and external share) is destroyed
+	StepObjectsGone = "objects-deleted" // its objects are deleted, index entries remain
+	StepUnindexed   = "unindexed"       // done
+)
+
+// SweeperConfig configures a Sweeper.
+type SweeperConfig struct {
+	Store    *Store
+	Settings *policy.SettingsStore
+	Topology *policy.Topology
+	Audit    audit.Sink
+	Logger   *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Interval between passes; default 1 minute.
+	Interval time.Duration
+	// Batch is how many index entries one list call returns; default 500.
+	Batch int
+	// Registerer receives the sweeper's metrics; nil: not registered.
+	Registerer prometheus.Registerer
+	// Hook, when set, is called at every step (fault injection for crash
+	// tests); an error aborts the sweep there.
+	Hook func(step string, ref layout.Ref) error
+}
+
+// Sweeper expires artifacts past their retention and purges soft-deleted
+// ones past their window. It lists only index entries that are due (the
+// expiry index of each account and category is ordered by creation time, the
+// purge index by day), never every artifact. Every step is idempotent and
+// ordered so that a crash at any point leaves a state the next pass
+// finishes, and several sweepers may run at once. It never needs a key.
+type Sweeper struct {
+	cfg SweeperConfig
+	log *slog.Logger
+	m   sweeperMetrics
+}
+
+type sweeperMetrics struct {
+	expired, purged prometheus.Counter
+	listed          prometheus.Counter
+	errors          prometheus.Counter
+}
+
+// NewSweeper returns a Sweeper.
+func NewSweeper(cfg SweeperConfig) *Sweeper {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Minute
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.Audit == nil {
+		cfg.Audit = audit.Discard{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Sweeper{cfg: cfg, log: cfg.Logger, m: sweeperMetrics{
+		expired: prometheus.NewCounter(prometheus.CounterOpts{Name: "sealgate_sweeper_expired_total", Help: "Artifacts the sweeper expired."}),
+		purged:  prometheus.NewCounter(prometheus.CounterOpts{Name: "sealgate_sweeper_purged_total", Help: "Artifacts the sweeper purged."}),
+		listed:  prometheus.NewCounter(prometheus.CounterOpts{Name: "sealgate_sweeper_index_entries_listed_total", Help: "Index entries the sweeper listed."}),
+		errors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "sealgate_sweeper_errors_total", Help: "Sweeps of one artifact that failed (retried next pass)."}),
+	}}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(s.m.expired, s.m.purged, s.m.listed, s.m.errors)
+	}
+	return s
+}
+
+// SetHook sets the step hook; call it before Run.
+func (s *Sweeper) SetHook(h func(step string, ref layout.Ref) error) { s.cfg.Hook = h }
+
+// Result counts what one pass did.
+type Result struct {
+	Expired, Purged, Held int
+	// Listed is how many index entries the pass listed.
+	Listed int
+}
+
+// Run makes a pass every interval until ctx ends.
+func (s *Sweeper) Run(ctx context.Context) {
+	for {
+		if r, err := s.Pass(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "sweep incomplete", "err", err, "expired", r.Expired, "purged", r.Purged)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.cfg.Interval):
+		}
+	}
+}
+
+// Pass expires what is due in every account, then purges what is due. It
+// returns the first error; the other artifacts are swept all the same.
+func (s *Sweeper) Pass(ctx context.Context) (Result, error) {
+	var r Result
+	var firstErr error
+	note := func(err error) {
+		if err != nil {
+			s.m.errors.Inc()
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	after := ""
+	for {
+		accounts, err := s.cfg.Settings.Accounts(ctx, after, 1000)
+		if err != nil {
+			return r, err
+		}
+		for _, a := range accounts {
+			note(s.expireAccount(ctx, a, &r))
+			after = a
+		}
+		if len(accounts) < 1000 || ctx.Err() != nil {
+			break
+		}
+	}
+	note(s.purgeDue(ctx, &r))
+	return r, firstErr
+}
+
+func (s *Sweeper) hook(step string, ref layout.Ref) error {
+	if s.cfg.Hook != nil {
+		return s.cfg.Hook(step, ref)
+	}
+	return nil
+}
+
+// expireAccount walks the expiry index of each of the account's categories
+// that has a retention rule, oldest first, up to the first entry not due.
+func (s *Sweeper) expireAccount(ctx context.Context, account string, r *Result) error {
+	settings, err := s.cfg.Settings.Get(ctx, account)
+	if err != nil {
+		return err
+	}
+	holds, err := s.cfg.Store.EngagementHolds(ctx, account)
+	if err != nil {
+		return err
+	}
+	held := map[string]bool{}
+	for _, h := range holds {
+		held[h.Engagement] = true
+	}
+	now := s.cfg.Now()
+	var firstErr error
+	for _, rule := range settings.GetRetentionRules() {
+		category := policy.CategoryName(rule.GetCategory())
+		keep, ok := policy.RetentionOf(settings, category)
+		if !ok {
+			continue
+		}
+		cutoff := now.Add(-keep)
+		prefix := expiryPrefix(account, category)
+		after := ""
+	pages:
+		for {
+			objs, err := s.cfg.Store.b.List(ctx, prefix, after, s.cfg.Batch)
+			if err != nil {
+				return err
+			}
+			r.Listed += len(objs)
+			s.m.listed.Add(float64(len(objs)))
+			for _, o := range objs {
+				after = o.Key
+				id := strings.TrimPrefix(o.Key, prefix)
+				created, ok := layout.IDTime(id)
+				if !ok {
+					continue
+				}
+				if created.After(cutoff) {
+					break pages // ids are in creation order: nothing later is due
+				}
+				ref, ok := layout.RefOf(account, id)
+				if !ok {
+					continue
+				}
+				err := s.expireOne(ctx, ref, category, policy.SoftDelete(settings), held, r)
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+			}
+			if len(objs) < s.cfg.Batch {
+				break
+			}
+		}
+	}
+	return firstErr
+}
+
+// expireOne deletes one due artifact per the account's deletion mode,
+// unless a hold keeps it.
+func (s *Sweeper) expireOne(ctx context.Context, ref layout.Ref, category string, soft bool, held map[string]bool, r *Result) error {
+	if err := s.hook(StepExpireStart, ref); err != nil {
+		return err
+	}
+	rec, _, err := s.cfg.Store.Load(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if rec != nil && (rec.Hold != nil || held[rec.Engagement]) {
+		r.Held++
+		return nil
+	}
+	if rec == nil || !soft {
+		// No record (purged by an earlier pass that died before tidying
+		// up), or hard deletion: purge now.
+		if err := s.purge(ctx, ref, "expired"); err != nil {
+			return err
+		}
+		if err := s.cfg.Store.UnindexExpiry(ctx, ref, category); err != nil {
+			return err
+		}
+		r.Expired++
+		s.m.expired.Inc()
+		return s.hook(StepUnindexed, ref)
+	}
+	now := s.cfg.Now().UTC()
+	rec, err = s.cfg.Store.Update(ctx, ref, func(cur *Record) (*Record, error) {
+		if cur == nil {
+			return nil, ErrNoChange
+		}
+		if cur.Deleted != nil {
+			return nil, ErrNoChange // deleted already: finish the indexing below
+		}
+		next := *cur
+		next.Deleted = &Deletion{Time: now, PurgeTime: now.Add(SoftDeleteWindow), Actor: "sweeper", Reason: "expired"}
+		return &next, nil
+	})
+	if err != nil {
+		return err
+	}
+	if rec == nil {
+		return nil // purged meanwhile by another sweeper
+	}
+	if err := s.hook(StepSoftDeleted, ref); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.IndexPurge(ctx, ref, rec.Deleted.PurgeTime); err != nil {
+		return err
+	}
+	if err := s.hook(StepPurgeIndex, ref); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.UnindexExpiry(ctx, ref, category); err != nil {
+		return err
+	}
+	s.cfg.Audit.Record(audit.Event{Kind: audit.KindExpire, Account: ref.Account, Artifact: ref.Name(), Actor: "sweeper",
+		Outcome: audit.OutcomeOK, Detail: "soft-deleted at the end of retention; purge " + rec.Deleted.PurgeTime.Format(time.RFC3339)})
+	r.Expired++
+	s.m.expired.Inc()
+	return s.hook(StepUnindexed, ref)
+}
+
+// purgeDue walks the purge index up to today and purges what is due.
+func (s *Sweeper) purgeDue(ctx context.Context, r *Result) error {
+	now := s.cfg.Now()
+	last := purgeKey(now, "~", "~") // sorts after every entry of today
+	after := ""
+	var firstErr error
+	for {
+		objs, err := s.cfg.Store.b.List(ctx, purgePrefix, after, s.cfg.Batch)
+		if err != nil {
+			return err
+		}
+		r.Listed += len(objs)
+		s.m.listed.Add(float64(len(objs)))
+		for _, o := range objs {
+			after = o.Key
+			if o.Key > last {
+				return firstErr
+			}
+			if err := s.purgeEntry(ctx, o.Key, now, r); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+		if len(objs) < s.cfg.Batch {
+			return firstErr
+		}
+	}
+}
+
+// purgeEntry handles one purge index entry "purge/DAY/ACCOUNT/ID".
+func (s *Sweeper) purgeEntry(ctx context.Context, key string, now time.Time, r *Result) error {
+	parts := strings.Split(strings.TrimPrefix(key, purgePrefix), "/")
+	if len(parts) != 3 {
+		return s.cfg.Store.remove(ctx, key)
+	}
+	ref, ok := layout.RefOf(parts[1], parts[2])
+	if !ok {
+		return s.cfg.Store.remove(ctx, key)
+	}
+	rec, _, err := s.cfg.Store.Load(ctx, ref)
+	if err != nil {
+		return err
+	}
+	switch {
+	case rec != nil && rec.Deleted == nil:
+		return s.cfg.Store.remove(ctx, key) // undeleted
+	case rec != nil && rec.Hold != nil:
+		r.Held++
+		return nil
+	case rec != nil && now.Before(rec.Deleted.PurgeTime):
+		return nil // due later today
+	}
+	if rec != nil && rec.Engagement != "" {
+		if h, err := s.cfg.Store.EngagementHold(ctx, ref.Account, rec.Engagement); err != nil {
+			return err
+		} else if h != nil {
+			r.Held++
+			return nil
+		}
+	}
+	if err := s.purge(ctx, ref, "soft-delete window over"); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.remove(ctx, key); err != nil {
+		return err
+	}
+	r.Purged++
+	s.m.purged.Inc()
+	return s.hook(StepUnindexed, ref)
+}
+
+// purge destroys ref's record (its external share) first, then deletes its
+// objects in both regions, so that a crash in between leaves objects no one
+// can decrypt, which the next pass deletes.
+func (s *Sweeper) purge(ctx context.Context, ref layout.Ref, reason string) error {
+	if err := Purge(ctx, s.cfg.Store, s.cfg.Topology, ref, s.hook); err != nil {
+		return err
+	}
+	s.cfg.Audit.Record(audit.Event{Kind: audit.KindPurge, Account: ref.Account, Artifact: ref.Name(), Actor: "sweeper",
+		Outcome: audit.OutcomeOK, Detail: reason})
+	return nil
+}
+
+// Purge removes ref for good: its record and external share, then its
+// staged and stored objects (the stored one twice, around the staged one,
+// so that a mover copying it meanwhile leaves nothing behind). hook, when
+// not nil, is called after each step. It needs no key.
+func Purge(ctx context.Context, st *Store, topo *policy.Topology, ref layout.Ref, hook func(string, layout.Ref) error) error {
+	if err := st.Destroy(ctx, ref); err != nil {
+		return err
+	}
+	if hook != nil {
+		if err := hook(StepShredded, ref); err != nil {
+			return err
+		}
+	}
+	for _, loc := range []struct{ region, key string }{
+		{ref.Storage, ref.StoredKey()}, {ref.Staging, ref.StagingKey()}, {ref.Storage, ref.StoredKey()},
+	} {
+		b, err := topo.Bucket(loc.region)
+		if err != nil {
+			return fmt.Errorf("lifecycle: purge %s: %w", ref.Name(), err)
+		}
+		if err := b.Delete(ctx, loc.key); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("lifecycle: purge %s: %w", ref.Name(), err)
+		}
+	}
+	if hook != nil {
+		return hook(StepObjectsGone, ref)
+	}
+	return nil
+}
