@@ -52,7 +52,7 @@ type Runtime struct {
 	// Sweeper is set when the config gives this process the sweeper role.
 	Sweeper   *lifecycle.Sweeper
 	Lifecycle *lifecycle.Store
-	closers []io.Closer
+	closers   []io.Closer
 }
 
 // NewLogger returns the logger the config asks for, writing to w.
@@ -154,6 +154,8 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 		UploadMaxDuration:      c.UploadMaxDuration,
 		ReadStallTimeout:       c.ReadStallTimeout,
 		Limits:                 limits.New(c.Limits),
+		Lifecycle:              rt.Lifecycle,
+		Now:                    c.Clock,
 		Topology:               topo,
 		Settings:               rt.Settings,
 		Keyring:                kr,

@@ -345,8 +345,10 @@ func (s *Sweeper) purgeEntry(ctx context.Context, key string, now time.Time, r *
 	if err := s.cfg.Store.remove(ctx, key); err != nil {
 		return err
 	}
-	r.Purged++
-	s.m.purged.Inc()
+	if rec != nil { // else an earlier entry, or a pass that died, purged it
+		r.Purged++
+		s.m.purged.Inc()
+	}
 	return s.hook(StepUnindexed, ref)
 }
 
@@ -356,6 +358,9 @@ func (s *Sweeper) purgeEntry(ctx context.Context, key string, now time.Time, r *
 func (s *Sweeper) purge(ctx context.Context, ref layout.Ref, reason string) error {
 	if err := Purge(ctx, s.cfg.Store, s.cfg.Topology, ref, s.hook); err != nil {
 		return err
+	}
+	if reason == "" {
+		return nil
 	}
 	s.cfg.Audit.Record(audit.Event{Kind: audit.KindPurge, Account: ref.Account, Artifact: ref.Name(), Actor: "sweeper",
 		Outcome: audit.OutcomeOK, Detail: reason})
