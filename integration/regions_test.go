@@ -72,10 +72,16 @@ func (rs *regionSet) yaml(t *testing.T, dataDir string, extra string) string {
 // keys lists the keys of a region's bucket directly with minio-go.
 func (rs *regionSet) keys(t *testing.T, region string) []string {
 	t.Helper()
+	return rs.keysIn(t, region, bucketOf(region))
+}
+
+// keysIn lists the keys of bucket on region's server.
+func (rs *regionSet) keysIn(t *testing.T, region, bucket string) []string {
+	t.Helper()
 	var out []string
-	for o := range rs.minio[region].Client(t).ListObjects(context.Background(), bucketOf(region), minio.ListObjectsOptions{Recursive: true}) {
+	for o := range rs.minio[region].Client(t).ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Recursive: true}) {
 		if o.Err != nil {
-			t.Fatalf("list %s: %v", region, o.Err)
+			t.Fatalf("list %s/%s: %v", region, bucket, o.Err)
 		}
 		out = append(out, o.Key)
 	}

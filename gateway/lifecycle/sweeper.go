@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,8 @@ type SweeperConfig struct {
 	Interval time.Duration
 	// Batch is how many index entries one list call returns; default 500.
 	Batch int
+	// Workers is how many artifacts one sweeper deletes at once; default 8.
+	Workers int
 	// Registerer receives the sweeper's metrics; nil: not registered.
 	Registerer prometheus.Registerer
 	// Hook, when set, is called at every step (fault injection for crash
@@ -74,6 +77,9 @@ func NewSweeper(cfg SweeperConfig) *Sweeper {
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 500
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
 	}
 	if cfg.Audit == nil {
 		cfg.Audit = audit.Discard{}
@@ -181,14 +187,14 @@ func (s *Sweeper) expireAccount(ctx context.Context, account string, r *Result) 
 		cutoff := now.Add(-keep)
 		prefix := expiryPrefix(account, category)
 		after := ""
-	pages:
-		for {
+		for done := false; !done; {
 			objs, err := s.cfg.Store.b.List(ctx, prefix, after, s.cfg.Batch)
 			if err != nil {
 				return err
 			}
 			r.Listed += len(objs)
 			s.m.listed.Add(float64(len(objs)))
+			var due []layout.Ref
 			for _, o := range objs {
 				after = o.Key
 				id := strings.TrimPrefix(o.Key, prefix)
@@ -197,22 +203,58 @@ func (s *Sweeper) expireAccount(ctx context.Context, account string, r *Result) 
 					continue
 				}
 				if created.After(cutoff) {
-					break pages // ids are in creation order: nothing later is due
+					done = true // ids are in creation order: nothing later is due
+					break
 				}
-				ref, ok := layout.RefOf(account, id)
-				if !ok {
-					continue
-				}
-				err := s.expireOne(ctx, ref, category, policy.SoftDelete(settings), held, r)
-				if err != nil && firstErr == nil {
-					firstErr = err
+				if ref, ok := layout.RefOf(account, id); ok {
+					due = append(due, ref)
 				}
 			}
+			soft := policy.SoftDelete(settings)
+			err = s.each(due, func(ref layout.Ref, rr *Result) error {
+				return s.expireOne(ctx, ref, category, soft, held, rr)
+			}, r)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
 			if len(objs) < s.cfg.Batch {
-				break
+				done = true
 			}
 		}
 	}
+	return firstErr
+}
+
+// each runs fn over refs with the configured number of workers, adding
+// their results to r, and returns the first error.
+func (s *Sweeper) each(refs []layout.Ref, fn func(layout.Ref, *Result) error, r *Result) error {
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	jobs := make(chan layout.Ref)
+	for i := 0; i < min(s.cfg.Workers, len(refs)); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ref := range jobs {
+				var one Result
+				err := fn(ref, &one)
+				mu.Lock()
+				r.Expired, r.Purged, r.Held = r.Expired+one.Expired, r.Purged+one.Purged, r.Held+one.Held
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, ref := range refs {
+		jobs <- ref
+	}
+	close(jobs)
+	wg.Wait()
 	return firstErr
 }
 
