@@ -241,9 +241,13 @@ func TestEndToEnd(t *testing.T) {
 		return nil
 	})
 	plainOut := filepath.Join(work, "offline.raw")
-	r.mustRun("decrypt", "--key-dir", filepath.Join(dataDir, "keys"), "--expect", name, "-o", plainOut, object)
+	r.mustRun("decrypt", "--data-dir", dataDir, "--expect", name, "-o", plainOut, object)
 	if b, _ := os.ReadFile(plainOut); !bytes.Equal(b, content) {
 		t.Errorf("offline decrypt of %s is not byte-exact", object)
+	}
+	// Without the control store the external share is out of reach.
+	if _, stderr, code := r.run("decrypt", "--key-dir", filepath.Join(dataDir, "keys"), object); code != exitError || !strings.Contains(stderr, "--data-dir") {
+		t.Errorf("decrypt without the control store: exit %d, stderr %q; want a message naming --config/--data-dir", code, stderr)
 	}
 
 	if out := r.mustRun("keys", "check", "--addr", addr); !strings.Contains(out, "local://provider\tOK") {
@@ -267,4 +271,24 @@ func TestEndToEnd(t *testing.T) {
 	if b, _ := os.ReadFile(got + "2"); !bytes.Equal(b, content) {
 		t.Errorf("read after rewrap is not byte-exact")
 	}
+	// A copy of the object kept elsewhere (a backup) is "shredded" once the
+	// artifact is purged.
+	backup := filepath.Join(work, "backup.obj")
+	if err := os.WriteFile(backup, readAll(t, object), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.mustRun("settings", "set", "--addr", addr, "--deletion-mode", "HARD")
+	r.mustRun("delete", "--addr", addr, name)
+	if _, stderr, code := r.run("decrypt", "--data-dir", dataDir, backup); code != exitError || !strings.Contains(stderr, "shredded") {
+		t.Errorf("decrypt of a purged artifact's copy: exit %d, stderr %q; want it to say shredded", code, stderr)
+	}
+}
+
+func readAll(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -388,3 +388,10 @@ func Init(c *Config) ([]string, error) {
 type closerFunc func()
 
 func (f closerFunc) Close() error { f(); return nil }
+
+// OpenControl opens the control store that c names (for tools such as
+// sealctl decrypt). Close the returned bucket when done.
+func OpenControl(ctx context.Context, c *Config) (store.Bucket, error) {
+	rt := &Runtime{Config: c}
+	return rt.openStore(ctx, c.Control)
+}
