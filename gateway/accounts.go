@@ -109,3 +109,31 @@ func keyURIsOf(g *Gateway, s *sealgatev1.AccountSettings) []string {
 	_, uris := g.keyURIsFor(s.GetKeyPolicy())
 	return uris
 }
+
+// maxRuleSample bounds the sample message of TestBlockingRule.
+const maxRuleSample = 64 << 10
+
+// TestBlockingRule validates a blocking rule exactly as UpdateAccountSettings
+// would and tries it on a sample message, so an admin can check a rule
+// before saving it. Nothing is stored and the sample is not logged.
+func (s *accountService) TestBlockingRule(ctx context.Context, req *sealgatev1.TestBlockingRuleRequest) (*sealgatev1.TestBlockingRuleResponse, error) {
+	g := s.g
+	p, err := g.require(ctx, auth.RoleAdmin)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := g.resolveSettingsName(ctx, p, req.GetName()); err != nil {
+		return nil, err
+	}
+	if req.GetRule() == nil {
+		return nil, invalidArgument("rule", "required", ReasonInvalidArgument)
+	}
+	if len(req.GetSample()) > maxRuleSample {
+		return nil, invalidArgument("sample", "at most 64 KiB", ReasonInvalidArgument)
+	}
+	re, vs := policy.CompileRule("rule", req.GetRule())
+	if len(vs) > 0 {
+		return nil, validationStatus(&policy.ValidationError{Violations: vs})
+	}
+	return &sealgatev1.TestBlockingRuleResponse{Matched: re.MatchString(req.GetSample())}, nil
+}

@@ -83,6 +83,11 @@ var crossAccountCases = map[string]crossAccountCase{
 		})
 		return err
 	}},
+	"sealgate.v1.AccountService.TestBlockingRule": {reason: "ACCOUNT_NOT_FOUND", call: func(env *gatewaytest.Env, ctx context.Context, _ string) error {
+		_, err := env.Accounts.TestBlockingRule(ctx, &sealgatev1.TestBlockingRuleRequest{Name: "accounts/demo/settings",
+			Rule: &sealgatev1.BlockingRule{Id: "probe", Pattern: "x"}, Sample: "x"})
+		return err
+	}},
 	"sealgate.v1.KeyService.CheckKeyAccess": {reason: "ACCOUNT_NOT_FOUND", call: func(env *gatewaytest.Env, ctx context.Context, _ string) error {
 		_, err := env.Keys.CheckKeyAccess(ctx, &sealgatev1.CheckKeyAccessRequest{Account: "accounts/demo"})
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/lifecycle"
 	"github.com/sealgate/sealgate/gateway/limits"
+	"github.com/sealgate/sealgate/gateway/notify"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -59,6 +60,10 @@ type Config struct {
 	// store; nil means none (artifacts then have no external share and
 	// cannot be deleted).
 	Lifecycle *lifecycle.Store
+	// Notifier queues notifications (a blocked upload) for the
+	// operator's webhooks; nil means none are sent (the audit event still
+	// is).
+	Notifier *notify.Outbox
 	// Limits caps streams per principal and account, stream memory and key
 	// probes; nil means limits.New with the defaults.
 	Limits *limits.Limiter
@@ -78,6 +83,7 @@ type Gateway struct {
 	cfg      Config
 	limits   *limits.Limiter
 	settings settingsCache
+	rules    ruleCache
 	log     *slog.Logger
 	now     func() time.Time
 	audit   audit.Sink

@@ -32,6 +32,10 @@ type uploadPlan struct {
 	// durable before the upload is acknowledged.
 	record   *lifecycle.Record
 	category string
+	// redactor rewrites text before it is encrypted; rules refuse content
+	// that matches a blocking rule. Either may be nil.
+	redactor *textTransform
+	rules    []blockRule
 }
 
 // UploadArtifact receives a header and then chunks, encrypts them as they
@@ -78,6 +82,10 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 		g.unregister(plan)
 	}
 	g.metrics.Uploads.WithLabelValues(outcome(err)).Inc()
+	var blocked *errBlocked
+	if errors.As(err, &blocked) {
+		return g.refuseBlocked(ctx, p, plan, blocked.rule)
+	}
 	if err != nil {
 		g.log.InfoContext(ctx, "upload failed", "artifact", plan.ref.Name(), "err", err)
 		st := g.toStatus(ctx, "upload", err)
@@ -158,7 +166,12 @@ func (g *Gateway) planUpload(ctx context.Context, account string, h *sealgatev1.
 	if h.SizeBytes != nil {
 		declared = h.GetSizeBytes()
 	}
-	plan := &uploadPlan{ref: ref, header: h, bucket: bucket, sealer: sealer, declared: declared, category: policy.TypeCategory(h.GetType())}
+	redactor, err := redaction(settings, h.GetType(), h.GetContentType())
+	if err != nil {
+		return nil, err
+	}
+	plan := &uploadPlan{ref: ref, header: h, bucket: bucket, sealer: sealer, declared: declared, category: policy.TypeCategory(h.GetType()),
+		redactor: redactor, rules: g.blockRules(account, settings, h.GetType())}
 	if ext != nil {
 		plan.record = ext.Record(plan.category, h.GetEngagementId(), now)
 	}
@@ -221,7 +234,7 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 		return 0, err
 	}
 	size := int64(-1)
-	if plan.declared >= 0 {
+	if plan.declared >= 0 && plan.redactor == nil {
 		size = plan.sealer.Header().ObjectSize(plan.declared)
 	}
 	// A block pipe lets encryption run up to pipeDepth blocks ahead of the
@@ -247,6 +260,16 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 	if eerr != nil {
 		return 0, abort(eerr)
 	}
+	// Content flows: blocking scan, then redaction, then encryption.
+	var sink io.Writer = enc
+	var redacted io.WriteCloser
+	if plan.redactor != nil {
+		redacted = plan.redactor.writer(enc)
+		sink = redacted
+	}
+	if len(plan.rules) > 0 {
+		sink = &blockWriter{dst: sink, rules: plan.rules}
+	}
 	var n int64
 	for ; err == nil; msg, err = next.recv(ctx) {
 		if msg.GetHeader() != nil {
@@ -257,7 +280,7 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 		if plan.declared >= 0 && n > plan.declared {
 			return 0, abort(sizeMismatch(plan.declared, n, "more"))
 		}
-		_, werr := enc.Write(chunk)
+		_, werr := sink.Write(chunk)
 		releaseChunk(chunk) // the sealer has copied it
 		if werr != nil {
 			return 0, abort(werr)
@@ -268,6 +291,11 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 	}
 	if plan.declared >= 0 && n != plan.declared {
 		return 0, abort(sizeMismatch(plan.declared, n, "fewer"))
+	}
+	if redacted != nil {
+		if err := redacted.Close(); err != nil {
+			return 0, abort(err)
+		}
 	}
 	if err := enc.Close(); err != nil {
 		return 0, abort(err)

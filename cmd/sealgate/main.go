@@ -187,6 +187,12 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) error {
 	} else {
 		close(sweeperDone)
 	}
+	outboxDone := make(chan struct{})
+	if rt.Outbox != nil {
+		go func() { defer close(outboxDone); rt.Outbox.Run(ctx) }()
+	} else {
+		close(outboxDone)
+	}
 	if cfg.HasRole("api") {
 		if err := serveAPI(ctx, cfg, rt, stdout); err != nil {
 			return err
@@ -197,6 +203,7 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	<-moverDone
 	<-sweeperDone
+	<-outboxDone
 	log.Info("stopped")
 	return nil
 }

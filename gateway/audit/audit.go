@@ -38,6 +38,9 @@ const (
 	KindAccessDenied = "access.denied"
 	// KindRateLimited: a call refused by a limit (Detail: the limit).
 	KindRateLimited = "limit.exceeded"
+	// KindBlocked: an upload refused by a blocking rule (Detail: the
+	// rule id); nothing was stored.
+	KindBlocked = "artifact.blocked"
 )
 
 // Outcomes.
@@ -67,6 +70,9 @@ type Event struct {
 	Outcome string `json:"outcome"`
 	// Bytes is how many content bytes a read or upload moved.
 	Bytes int64 `json:"bytes,omitempty"`
+	// PII says, for a read of text under a masking policy, whether the
+	// reader saw personal data "masked" or "unmasked" (a pii_viewer).
+	PII string `json:"pii,omitempty"`
 	// Detail is a short machine-friendly reason (an error class, a field
 	// list); never content, key material or a token.
 	Detail string `json:"detail,omitempty"`

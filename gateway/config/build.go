@@ -22,6 +22,7 @@ import (
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/lifecycle"
+	"github.com/sealgate/sealgate/gateway/notify"
 	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/mover"
 	"github.com/sealgate/sealgate/gateway/policy"
@@ -52,6 +53,9 @@ type Runtime struct {
 	// Sweeper is set when the config gives this process the sweeper role.
 	Sweeper   *lifecycle.Sweeper
 	Lifecycle *lifecycle.Store
+	// Outbox delivers notifications to the configured webhooks; set in a
+	// process with the api role (run it with Outbox.Run).
+	Outbox  *notify.Outbox
 	closers   []io.Closer
 }
 
@@ -138,6 +142,14 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	}
 	rt.Keys = keys.NewKeyCache(kr, c.Keys.RevocationBound, cacheOpts...)
 	var onStaged func()
+	if c.HasRole("api") {
+		hooks, err := c.webhooks()
+		if err != nil {
+			return nil, err
+		}
+		rt.Outbox = notify.New(notify.Config{Store: control, Webhooks: hooks, Logger: log, Now: c.Clock,
+			MinBackoff: c.WebhookMinBackoff, MaxBackoff: c.WebhookMaxBackoff})
+	}
 	if c.HasRole("sweeper") {
 		rt.Sweeper = lifecycle.NewSweeper(lifecycle.SweeperConfig{Store: rt.Lifecycle, Settings: rt.Settings, Topology: topo,
 			Audit: sink, Logger: log, Now: c.Clock, Interval: c.SweepInterval, Registerer: rt.Registry})
@@ -155,6 +167,7 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 		ReadStallTimeout:       c.ReadStallTimeout,
 		Limits:                 limits.New(c.Limits),
 		Lifecycle:              rt.Lifecycle,
+		Notifier:               rt.Outbox,
 		Now:                    c.Clock,
 		Topology:               topo,
 		Settings:               rt.Settings,

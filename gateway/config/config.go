@@ -78,6 +78,13 @@ type Config struct {
 	SIPZones map[string]string `yaml:"sip_zones"`
 	Control  Store             `yaml:"control"`
 	Dev      Dev               `yaml:"dev"`
+	// Webhooks receive notifications (a message refused by a blocking
+	// rule), delivered at least once from an outbox in the control store.
+	Webhooks []Webhook `yaml:"webhooks"`
+	// WebhookMinBackoff and WebhookMaxBackoff bound the wait between
+	// delivery attempts (defaults 1s and 5m).
+	WebhookMinBackoff time.Duration `yaml:"webhook_min_backoff"`
+	WebhookMaxBackoff time.Duration `yaml:"webhook_max_backoff"`
 	TLS      TLS               `yaml:"tls"`
 	// InsecurePlaintext allows a plaintext listener on an address other
 	// than loopback (behind a TLS-terminating proxy, say). Default false:
@@ -378,6 +385,9 @@ func (c *Config) resolvePaths() {
 		&c.Auth.JWKSFile, &c.Dev.TokenFile, &c.TLS.CertFile, &c.TLS.KeyFile, &c.TLS.ClientCAFile} {
 		*p = c.abs(*p)
 	}
+	for i := range c.Webhooks {
+		c.Webhooks[i].SecretFile = c.abs(c.Webhooks[i].SecretFile)
+	}
 	for i := range c.Keys.Vault {
 		v := &c.Keys.Vault[i]
 		v.CAFile, v.TokenFile = c.abs(v.CAFile), c.abs(v.TokenFile)
@@ -457,6 +467,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: max_connections, upload_min_rate and timeouts must not be negative")
 	}
 	if err := c.validateKeys(); err != nil {
+		return err
+	}
+	if err := c.validateWebhooks(); err != nil {
 		return err
 	}
 	if c.Dev.Account != "" && c.Auth.SigningKeyFile == "" {

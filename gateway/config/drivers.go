@@ -176,6 +176,11 @@ func (c *Config) CredentialEnv() []string {
 			out = append(out, "VAULT_TOKEN")
 		}
 	}
+	for _, w := range c.Webhooks {
+		if w.SecretEnv != "" {
+			out = append(out, w.SecretEnv)
+		}
+	}
 	slices.Sort(out)
 	return slices.Compact(out)
 }

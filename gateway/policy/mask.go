@@ -23,10 +23,12 @@ var MaskPaths = []string{
 	"key_policy",
 	"retention_rules",
 	"deletion_mode",
+	"privacy_policy",
 }
 
 // nestedMaskPaths are the accepted paths inside key_policy.
-var nestedMaskPaths = []string{"key_policy.mode", "key_policy.customer_key_uri"}
+var nestedMaskPaths = []string{"key_policy.mode", "key_policy.customer_key_uri",
+	"privacy_policy.redaction", "privacy_policy.masking", "privacy_policy.blocking_rules", "privacy_policy.audio_margin_ms"}
 
 // ApplyMask copies the fields of src named by paths into dst, so that dst
 // holds the settings after an update. An empty paths means every path of
@@ -116,6 +118,29 @@ func applyPath(dst, src *sealgatev1.AccountSettings, p string) {
 		}
 	case "deletion_mode":
 		dst.DeletionMode = src.GetDeletionMode()
+	case "privacy_policy":
+		dst.PrivacyPolicy = nil
+		if pp := src.GetPrivacyPolicy(); pp != nil {
+			dst.PrivacyPolicy = proto.CloneOf(pp)
+		}
+	case "privacy_policy.redaction", "privacy_policy.masking", "privacy_policy.blocking_rules", "privacy_policy.audio_margin_ms":
+		if dst.PrivacyPolicy == nil {
+			dst.PrivacyPolicy = &sealgatev1.PrivacyPolicy{}
+		}
+		sp, dp := src.GetPrivacyPolicy(), dst.PrivacyPolicy
+		switch p {
+		case "privacy_policy.redaction":
+			dp.Redaction = proto.CloneOf(sp.GetRedaction())
+		case "privacy_policy.masking":
+			dp.Masking = proto.CloneOf(sp.GetMasking())
+		case "privacy_policy.blocking_rules":
+			dp.BlockingRules = nil
+			for _, r := range sp.GetBlockingRules() {
+				dp.BlockingRules = append(dp.BlockingRules, proto.CloneOf(r))
+			}
+		default:
+			dp.AudioMarginMs = sp.AudioMarginMs
+		}
 	}
 }
 

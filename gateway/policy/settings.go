@@ -116,6 +116,7 @@ func Validate(s *sealgatev1.AccountSettings, topo *Topology, keySchemes []string
 	validateQueues(&vs, s.GetQueueStorageRegions())
 	validateKeyPolicy(&vs, s.GetKeyPolicy(), keySchemes)
 	validateRetention(&vs, s.GetRetentionRules())
+	validatePrivacy(&vs, s.GetPrivacyPolicy())
 	if _, ok := sealgatev1.DeletionMode_name[int32(s.GetDeletionMode())]; !ok {
 		vs.add("deletion_mode", ReasonInvalidArgument, "unknown deletion mode %d", int32(s.GetDeletionMode()))
 	}

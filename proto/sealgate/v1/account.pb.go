@@ -197,6 +197,71 @@ func (DeletionMode) EnumDescriptor() ([]byte, []int) {
 	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{2}
 }
 
+// AccountSettings are an account's residency, key, retention and deletion
+// choices. An account exists once its settings are written. A change applies
+// to new uploads only.
+// Kinds of personal data the privacy controls find.
+type EntityType int32
+
+const (
+	EntityType_ENTITY_TYPE_UNSPECIFIED   EntityType = 0
+	EntityType_ENTITY_TYPE_PHONE_NUMBER  EntityType = 1
+	EntityType_ENTITY_TYPE_PAYMENT_CARD  EntityType = 2
+	EntityType_ENTITY_TYPE_EMAIL_ADDRESS EntityType = 3
+	EntityType_ENTITY_TYPE_NATIONAL_ID   EntityType = 4
+	EntityType_ENTITY_TYPE_BANK_ACCOUNT  EntityType = 5
+	EntityType_ENTITY_TYPE_PERSON_NAME   EntityType = 6
+)
+
+// Enum value maps for EntityType.
+var (
+	EntityType_name = map[int32]string{
+		0: "ENTITY_TYPE_UNSPECIFIED",
+		1: "ENTITY_TYPE_PHONE_NUMBER",
+		2: "ENTITY_TYPE_PAYMENT_CARD",
+		3: "ENTITY_TYPE_EMAIL_ADDRESS",
+		4: "ENTITY_TYPE_NATIONAL_ID",
+		5: "ENTITY_TYPE_BANK_ACCOUNT",
+		6: "ENTITY_TYPE_PERSON_NAME",
+	}
+	EntityType_value = map[string]int32{
+		"ENTITY_TYPE_UNSPECIFIED":   0,
+		"ENTITY_TYPE_PHONE_NUMBER":  1,
+		"ENTITY_TYPE_PAYMENT_CARD":  2,
+		"ENTITY_TYPE_EMAIL_ADDRESS": 3,
+		"ENTITY_TYPE_NATIONAL_ID":   4,
+		"ENTITY_TYPE_BANK_ACCOUNT":  5,
+		"ENTITY_TYPE_PERSON_NAME":   6,
+	}
+)
+
+func (x EntityType) Enum() *EntityType {
+	p := new(EntityType)
+	*p = x
+	return p
+}
+
+func (x EntityType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EntityType) Descriptor() protoreflect.EnumDescriptor {
+	return file_sealgate_v1_account_proto_enumTypes[3].Descriptor()
+}
+
+func (EntityType) Type() protoreflect.EnumType {
+	return &file_sealgate_v1_account_proto_enumTypes[3]
+}
+
+func (x EntityType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EntityType.Descriptor instead.
+func (EntityType) EnumDescriptor() ([]byte, []int) {
+	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{3}
+}
+
 // KeyPolicy is an account's choice of keys for new artifacts.
 type KeyPolicy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -306,9 +371,271 @@ func (x *RetentionRule) GetRetentionDays() int32 {
 	return 0
 }
 
-// AccountSettings are an account's residency, key, retention and deletion
-// choices. An account exists once its settings are written. A change applies
-// to new uploads only.
+// Redaction replaces personal data in transcripts and messages with
+// placeholders ("[PHONE NUMBER]") before they are encrypted: the original
+// text is never stored.
+type Redaction struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Enabled bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// Types to redact; empty means all.
+	EntityTypes   []EntityType `protobuf:"varint,2,rep,packed,name=entity_types,json=entityTypes,proto3,enum=sealgate.v1.EntityType" json:"entity_types,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Redaction) Reset() {
+	*x = Redaction{}
+	mi := &file_sealgate_v1_account_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Redaction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Redaction) ProtoMessage() {}
+
+func (x *Redaction) ProtoReflect() protoreflect.Message {
+	mi := &file_sealgate_v1_account_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Redaction.ProtoReflect.Descriptor instead.
+func (*Redaction) Descriptor() ([]byte, []int) {
+	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Redaction) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *Redaction) GetEntityTypes() []EntityType {
+	if x != nil {
+		return x.EntityTypes
+	}
+	return nil
+}
+
+// Masking hides personal data in text when it is read by a principal
+// without the pii_viewer role, keeping its structure
+// ("XXXX-XXXX-XXXX-1234").
+type Masking struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Enabled bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// Types to mask; empty means all.
+	EntityTypes []EntityType `protobuf:"varint,2,rep,packed,name=entity_types,json=entityTypes,proto3,enum=sealgate.v1.EntityType" json:"entity_types,omitempty"`
+	// The character that hides letters and digits; default "X".
+	MaskingCharacter string `protobuf:"bytes,3,opt,name=masking_character,json=maskingCharacter,proto3" json:"masking_character,omitempty"`
+	// How many trailing letters or digits stay visible; default 4.
+	UnmaskedSuffixLength *int32 `protobuf:"varint,4,opt,name=unmasked_suffix_length,json=unmaskedSuffixLength,proto3,oneof" json:"unmasked_suffix_length,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *Masking) Reset() {
+	*x = Masking{}
+	mi := &file_sealgate_v1_account_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Masking) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Masking) ProtoMessage() {}
+
+func (x *Masking) ProtoReflect() protoreflect.Message {
+	mi := &file_sealgate_v1_account_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Masking.ProtoReflect.Descriptor instead.
+func (*Masking) Descriptor() ([]byte, []int) {
+	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Masking) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *Masking) GetEntityTypes() []EntityType {
+	if x != nil {
+		return x.EntityTypes
+	}
+	return nil
+}
+
+func (x *Masking) GetMaskingCharacter() string {
+	if x != nil {
+		return x.MaskingCharacter
+	}
+	return ""
+}
+
+func (x *Masking) GetUnmaskedSuffixLength() int32 {
+	if x != nil && x.UnmaskedSuffixLength != nil {
+		return *x.UnmaskedSuffixLength
+	}
+	return 0
+}
+
+// A blocking rule refuses an upload whose text matches its RE2 pattern.
+type BlockingRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable id, reported when the rule blocks (1-64 of a-z, 0-9, '-', '_').
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// RE2 syntax, at most 512 bytes.
+	Pattern string `protobuf:"bytes,2,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	// Types the rule applies to; empty means SMS, messaging transcripts and
+	// email.
+	ArtifactTypes []ArtifactType `protobuf:"varint,3,rep,packed,name=artifact_types,json=artifactTypes,proto3,enum=sealgate.v1.ArtifactType" json:"artifact_types,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlockingRule) Reset() {
+	*x = BlockingRule{}
+	mi := &file_sealgate_v1_account_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlockingRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlockingRule) ProtoMessage() {}
+
+func (x *BlockingRule) ProtoReflect() protoreflect.Message {
+	mi := &file_sealgate_v1_account_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlockingRule.ProtoReflect.Descriptor instead.
+func (*BlockingRule) Descriptor() ([]byte, []int) {
+	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *BlockingRule) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *BlockingRule) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *BlockingRule) GetArtifactTypes() []ArtifactType {
+	if x != nil {
+		return x.ArtifactTypes
+	}
+	return nil
+}
+
+type PrivacyPolicy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Redaction     *Redaction             `protobuf:"bytes,1,opt,name=redaction,proto3" json:"redaction,omitempty"`
+	Masking       *Masking               `protobuf:"bytes,2,opt,name=masking,proto3" json:"masking,omitempty"`
+	BlockingRules []*BlockingRule        `protobuf:"bytes,3,rep,name=blocking_rules,json=blockingRules,proto3" json:"blocking_rules,omitempty"`
+	// Audio: the margin added before and after each silenced span of a
+	// recording, in milliseconds; default 100.
+	AudioMarginMs *int32 `protobuf:"varint,4,opt,name=audio_margin_ms,json=audioMarginMs,proto3,oneof" json:"audio_margin_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrivacyPolicy) Reset() {
+	*x = PrivacyPolicy{}
+	mi := &file_sealgate_v1_account_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrivacyPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrivacyPolicy) ProtoMessage() {}
+
+func (x *PrivacyPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_sealgate_v1_account_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrivacyPolicy.ProtoReflect.Descriptor instead.
+func (*PrivacyPolicy) Descriptor() ([]byte, []int) {
+	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *PrivacyPolicy) GetRedaction() *Redaction {
+	if x != nil {
+		return x.Redaction
+	}
+	return nil
+}
+
+func (x *PrivacyPolicy) GetMasking() *Masking {
+	if x != nil {
+		return x.Masking
+	}
+	return nil
+}
+
+func (x *PrivacyPolicy) GetBlockingRules() []*BlockingRule {
+	if x != nil {
+		return x.BlockingRules
+	}
+	return nil
+}
+
+func (x *PrivacyPolicy) GetAudioMarginMs() int32 {
+	if x != nil && x.AudioMarginMs != nil {
+		return *x.AudioMarginMs
+	}
+	return 0
+}
+
 type AccountSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "accounts/{account}/settings".
@@ -330,14 +657,16 @@ type AccountSettings struct {
 	// Version of these settings (AIP-154). Send it back in
 	// UpdateAccountSettings to write only if nobody changed them meanwhile;
 	// a stale etag fails with ABORTED. Output only.
-	Etag          string `protobuf:"bytes,10,opt,name=etag,proto3" json:"etag,omitempty"`
+	Etag string `protobuf:"bytes,10,opt,name=etag,proto3" json:"etag,omitempty"`
+	// Redaction, masking and blocking of personal data.
+	PrivacyPolicy *PrivacyPolicy `protobuf:"bytes,11,opt,name=privacy_policy,json=privacyPolicy,proto3" json:"privacy_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AccountSettings) Reset() {
 	*x = AccountSettings{}
-	mi := &file_sealgate_v1_account_proto_msgTypes[2]
+	mi := &file_sealgate_v1_account_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +678,7 @@ func (x *AccountSettings) String() string {
 func (*AccountSettings) ProtoMessage() {}
 
 func (x *AccountSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_sealgate_v1_account_proto_msgTypes[2]
+	mi := &file_sealgate_v1_account_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +691,7 @@ func (x *AccountSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountSettings.ProtoReflect.Descriptor instead.
 func (*AccountSettings) Descriptor() ([]byte, []int) {
-	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AccountSettings) GetName() string {
@@ -435,6 +764,13 @@ func (x *AccountSettings) GetEtag() string {
 	return ""
 }
 
+func (x *AccountSettings) GetPrivacyPolicy() *PrivacyPolicy {
+	if x != nil {
+		return x.PrivacyPolicy
+	}
+	return nil
+}
+
 type GetAccountSettingsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "accounts/{account}/settings".
@@ -445,7 +781,7 @@ type GetAccountSettingsRequest struct {
 
 func (x *GetAccountSettingsRequest) Reset() {
 	*x = GetAccountSettingsRequest{}
-	mi := &file_sealgate_v1_account_proto_msgTypes[3]
+	mi := &file_sealgate_v1_account_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +793,7 @@ func (x *GetAccountSettingsRequest) String() string {
 func (*GetAccountSettingsRequest) ProtoMessage() {}
 
 func (x *GetAccountSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealgate_v1_account_proto_msgTypes[3]
+	mi := &file_sealgate_v1_account_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +806,7 @@ func (x *GetAccountSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetAccountSettingsRequest) GetName() string {
@@ -495,7 +831,7 @@ type UpdateAccountSettingsRequest struct {
 
 func (x *UpdateAccountSettingsRequest) Reset() {
 	*x = UpdateAccountSettingsRequest{}
-	mi := &file_sealgate_v1_account_proto_msgTypes[4]
+	mi := &file_sealgate_v1_account_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +843,7 @@ func (x *UpdateAccountSettingsRequest) String() string {
 func (*UpdateAccountSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateAccountSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sealgate_v1_account_proto_msgTypes[4]
+	mi := &file_sealgate_v1_account_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +856,7 @@ func (x *UpdateAccountSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccountSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAccountSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateAccountSettingsRequest) GetSettings() *AccountSettings {
@@ -537,17 +873,143 @@ func (x *UpdateAccountSettingsRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	return nil
 }
 
+type TestBlockingRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "accounts/{account}/settings".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The rule to try (it need not be saved).
+	Rule *BlockingRule `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	// A sample message, at most 64 KiB.
+	Sample        string `protobuf:"bytes,3,opt,name=sample,proto3" json:"sample,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TestBlockingRuleRequest) Reset() {
+	*x = TestBlockingRuleRequest{}
+	mi := &file_sealgate_v1_account_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TestBlockingRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TestBlockingRuleRequest) ProtoMessage() {}
+
+func (x *TestBlockingRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sealgate_v1_account_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TestBlockingRuleRequest.ProtoReflect.Descriptor instead.
+func (*TestBlockingRuleRequest) Descriptor() ([]byte, []int) {
+	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *TestBlockingRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TestBlockingRuleRequest) GetRule() *BlockingRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+func (x *TestBlockingRuleRequest) GetSample() string {
+	if x != nil {
+		return x.Sample
+	}
+	return ""
+}
+
+type TestBlockingRuleResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Matched       bool                   `protobuf:"varint,1,opt,name=matched,proto3" json:"matched,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TestBlockingRuleResponse) Reset() {
+	*x = TestBlockingRuleResponse{}
+	mi := &file_sealgate_v1_account_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TestBlockingRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TestBlockingRuleResponse) ProtoMessage() {}
+
+func (x *TestBlockingRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_sealgate_v1_account_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TestBlockingRuleResponse.ProtoReflect.Descriptor instead.
+func (*TestBlockingRuleResponse) Descriptor() ([]byte, []int) {
+	return file_sealgate_v1_account_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TestBlockingRuleResponse) GetMatched() bool {
+	if x != nil {
+		return x.Matched
+	}
+	return false
+}
+
 var File_sealgate_v1_account_proto protoreflect.FileDescriptor
 
 const file_sealgate_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x19sealgate/v1/account.proto\x12\vsealgate.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"_\n" +
+	"\x19sealgate/v1/account.proto\x12\vsealgate.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17sealgate/v1/types.proto\"_\n" +
 	"\tKeyPolicy\x12(\n" +
 	"\x04mode\x18\x01 \x01(\x0e2\x14.sealgate.v1.KeyModeR\x04mode\x12(\n" +
 	"\x10customer_key_uri\x18\x02 \x01(\tR\x0ecustomerKeyUri\"r\n" +
 	"\rRetentionRule\x12:\n" +
 	"\bcategory\x18\x01 \x01(\x0e2\x1e.sealgate.v1.RetentionCategoryR\bcategory\x12%\n" +
-	"\x0eretention_days\x18\x02 \x01(\x05R\rretentionDays\"\xcb\x04\n" +
+	"\x0eretention_days\x18\x02 \x01(\x05R\rretentionDays\"a\n" +
+	"\tRedaction\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12:\n" +
+	"\fentity_types\x18\x02 \x03(\x0e2\x17.sealgate.v1.EntityTypeR\ventityTypes\"\xe2\x01\n" +
+	"\aMasking\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12:\n" +
+	"\fentity_types\x18\x02 \x03(\x0e2\x17.sealgate.v1.EntityTypeR\ventityTypes\x12+\n" +
+	"\x11masking_character\x18\x03 \x01(\tR\x10maskingCharacter\x129\n" +
+	"\x16unmasked_suffix_length\x18\x04 \x01(\x05H\x00R\x14unmaskedSuffixLength\x88\x01\x01B\x19\n" +
+	"\x17_unmasked_suffix_length\"z\n" +
+	"\fBlockingRule\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\apattern\x18\x02 \x01(\tR\apattern\x12@\n" +
+	"\x0eartifact_types\x18\x03 \x03(\x0e2\x19.sealgate.v1.ArtifactTypeR\rartifactTypes\"\xf8\x01\n" +
+	"\rPrivacyPolicy\x124\n" +
+	"\tredaction\x18\x01 \x01(\v2\x16.sealgate.v1.RedactionR\tredaction\x12.\n" +
+	"\amasking\x18\x02 \x01(\v2\x14.sealgate.v1.MaskingR\amasking\x12@\n" +
+	"\x0eblocking_rules\x18\x03 \x03(\v2\x19.sealgate.v1.BlockingRuleR\rblockingRules\x12+\n" +
+	"\x0faudio_margin_ms\x18\x04 \x01(\x05H\x00R\raudioMarginMs\x88\x01\x01B\x12\n" +
+	"\x10_audio_margin_ms\"\x8e\x05\n" +
 	"\x0fAccountSettings\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vhome_region\x18\x02 \x01(\tR\n" +
@@ -562,7 +1024,8 @@ const file_sealgate_v1_account_proto_rawDesc = "" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\n" +
-	" \x01(\tR\x04etag\x1aF\n" +
+	" \x01(\tR\x04etag\x12A\n" +
+	"\x0eprivacy_policy\x18\v \x01(\v2\x1a.sealgate.v1.PrivacyPolicyR\rprivacyPolicy\x1aF\n" +
 	"\x18QueueStorageRegionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"/\n" +
@@ -571,7 +1034,13 @@ const file_sealgate_v1_account_proto_rawDesc = "" +
 	"\x1cUpdateAccountSettingsRequest\x128\n" +
 	"\bsettings\x18\x01 \x01(\v2\x1c.sealgate.v1.AccountSettingsR\bsettings\x12;\n" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
-	"updateMask*u\n" +
+	"updateMask\"t\n" +
+	"\x17TestBlockingRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
+	"\x04rule\x18\x02 \x01(\v2\x19.sealgate.v1.BlockingRuleR\x04rule\x12\x16\n" +
+	"\x06sample\x18\x03 \x01(\tR\x06sample\"4\n" +
+	"\x18TestBlockingRuleResponse\x12\x18\n" +
+	"\amatched\x18\x01 \x01(\bR\amatched*u\n" +
 	"\aKeyMode\x12\x18\n" +
 	"\x14KEY_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11KEY_MODE_PROVIDER\x10\x01\x12\x15\n" +
@@ -587,10 +1056,20 @@ const file_sealgate_v1_account_proto_rawDesc = "" +
 	"\fDeletionMode\x12\x1d\n" +
 	"\x19DELETION_MODE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12DELETION_MODE_SOFT\x10\x01\x12\x16\n" +
-	"\x12DELETION_MODE_HARD\x10\x022\xce\x01\n" +
+	"\x12DELETION_MODE_HARD\x10\x02*\xdc\x01\n" +
+	"\n" +
+	"EntityType\x12\x1b\n" +
+	"\x17ENTITY_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18ENTITY_TYPE_PHONE_NUMBER\x10\x01\x12\x1c\n" +
+	"\x18ENTITY_TYPE_PAYMENT_CARD\x10\x02\x12\x1d\n" +
+	"\x19ENTITY_TYPE_EMAIL_ADDRESS\x10\x03\x12\x1b\n" +
+	"\x17ENTITY_TYPE_NATIONAL_ID\x10\x04\x12\x1c\n" +
+	"\x18ENTITY_TYPE_BANK_ACCOUNT\x10\x05\x12\x1b\n" +
+	"\x17ENTITY_TYPE_PERSON_NAME\x10\x062\xaf\x02\n" +
 	"\x0eAccountService\x12Z\n" +
 	"\x12GetAccountSettings\x12&.sealgate.v1.GetAccountSettingsRequest\x1a\x1c.sealgate.v1.AccountSettings\x12`\n" +
-	"\x15UpdateAccountSettings\x12).sealgate.v1.UpdateAccountSettingsRequest\x1a\x1c.sealgate.v1.AccountSettingsB;Z9github.com/sealgate/sealgate/proto/sealgate/v1;sealgatev1b\x06proto3"
+	"\x15UpdateAccountSettings\x12).sealgate.v1.UpdateAccountSettingsRequest\x1a\x1c.sealgate.v1.AccountSettings\x12_\n" +
+	"\x10TestBlockingRule\x12$.sealgate.v1.TestBlockingRuleRequest\x1a%.sealgate.v1.TestBlockingRuleResponseB;Z9github.com/sealgate/sealgate/proto/sealgate/v1;sealgatev1b\x06proto3"
 
 var (
 	file_sealgate_v1_account_proto_rawDescOnce sync.Once
@@ -604,40 +1083,58 @@ func file_sealgate_v1_account_proto_rawDescGZIP() []byte {
 	return file_sealgate_v1_account_proto_rawDescData
 }
 
-var file_sealgate_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_sealgate_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_sealgate_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_sealgate_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_sealgate_v1_account_proto_goTypes = []any{
 	(KeyMode)(0),                         // 0: sealgate.v1.KeyMode
 	(RetentionCategory)(0),               // 1: sealgate.v1.RetentionCategory
 	(DeletionMode)(0),                    // 2: sealgate.v1.DeletionMode
-	(*KeyPolicy)(nil),                    // 3: sealgate.v1.KeyPolicy
-	(*RetentionRule)(nil),                // 4: sealgate.v1.RetentionRule
-	(*AccountSettings)(nil),              // 5: sealgate.v1.AccountSettings
-	(*GetAccountSettingsRequest)(nil),    // 6: sealgate.v1.GetAccountSettingsRequest
-	(*UpdateAccountSettingsRequest)(nil), // 7: sealgate.v1.UpdateAccountSettingsRequest
-	nil,                                  // 8: sealgate.v1.AccountSettings.QueueStorageRegionsEntry
-	(*timestamppb.Timestamp)(nil),        // 9: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),        // 10: google.protobuf.FieldMask
+	(EntityType)(0),                      // 3: sealgate.v1.EntityType
+	(*KeyPolicy)(nil),                    // 4: sealgate.v1.KeyPolicy
+	(*RetentionRule)(nil),                // 5: sealgate.v1.RetentionRule
+	(*Redaction)(nil),                    // 6: sealgate.v1.Redaction
+	(*Masking)(nil),                      // 7: sealgate.v1.Masking
+	(*BlockingRule)(nil),                 // 8: sealgate.v1.BlockingRule
+	(*PrivacyPolicy)(nil),                // 9: sealgate.v1.PrivacyPolicy
+	(*AccountSettings)(nil),              // 10: sealgate.v1.AccountSettings
+	(*GetAccountSettingsRequest)(nil),    // 11: sealgate.v1.GetAccountSettingsRequest
+	(*UpdateAccountSettingsRequest)(nil), // 12: sealgate.v1.UpdateAccountSettingsRequest
+	(*TestBlockingRuleRequest)(nil),      // 13: sealgate.v1.TestBlockingRuleRequest
+	(*TestBlockingRuleResponse)(nil),     // 14: sealgate.v1.TestBlockingRuleResponse
+	nil,                                  // 15: sealgate.v1.AccountSettings.QueueStorageRegionsEntry
+	(ArtifactType)(0),                    // 16: sealgate.v1.ArtifactType
+	(*timestamppb.Timestamp)(nil),        // 17: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),        // 18: google.protobuf.FieldMask
 }
 var file_sealgate_v1_account_proto_depIdxs = []int32{
 	0,  // 0: sealgate.v1.KeyPolicy.mode:type_name -> sealgate.v1.KeyMode
 	1,  // 1: sealgate.v1.RetentionRule.category:type_name -> sealgate.v1.RetentionCategory
-	8,  // 2: sealgate.v1.AccountSettings.queue_storage_regions:type_name -> sealgate.v1.AccountSettings.QueueStorageRegionsEntry
-	3,  // 3: sealgate.v1.AccountSettings.key_policy:type_name -> sealgate.v1.KeyPolicy
-	4,  // 4: sealgate.v1.AccountSettings.retention_rules:type_name -> sealgate.v1.RetentionRule
-	2,  // 5: sealgate.v1.AccountSettings.deletion_mode:type_name -> sealgate.v1.DeletionMode
-	9,  // 6: sealgate.v1.AccountSettings.update_time:type_name -> google.protobuf.Timestamp
-	5,  // 7: sealgate.v1.UpdateAccountSettingsRequest.settings:type_name -> sealgate.v1.AccountSettings
-	10, // 8: sealgate.v1.UpdateAccountSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	6,  // 9: sealgate.v1.AccountService.GetAccountSettings:input_type -> sealgate.v1.GetAccountSettingsRequest
-	7,  // 10: sealgate.v1.AccountService.UpdateAccountSettings:input_type -> sealgate.v1.UpdateAccountSettingsRequest
-	5,  // 11: sealgate.v1.AccountService.GetAccountSettings:output_type -> sealgate.v1.AccountSettings
-	5,  // 12: sealgate.v1.AccountService.UpdateAccountSettings:output_type -> sealgate.v1.AccountSettings
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	3,  // 2: sealgate.v1.Redaction.entity_types:type_name -> sealgate.v1.EntityType
+	3,  // 3: sealgate.v1.Masking.entity_types:type_name -> sealgate.v1.EntityType
+	16, // 4: sealgate.v1.BlockingRule.artifact_types:type_name -> sealgate.v1.ArtifactType
+	6,  // 5: sealgate.v1.PrivacyPolicy.redaction:type_name -> sealgate.v1.Redaction
+	7,  // 6: sealgate.v1.PrivacyPolicy.masking:type_name -> sealgate.v1.Masking
+	8,  // 7: sealgate.v1.PrivacyPolicy.blocking_rules:type_name -> sealgate.v1.BlockingRule
+	15, // 8: sealgate.v1.AccountSettings.queue_storage_regions:type_name -> sealgate.v1.AccountSettings.QueueStorageRegionsEntry
+	4,  // 9: sealgate.v1.AccountSettings.key_policy:type_name -> sealgate.v1.KeyPolicy
+	5,  // 10: sealgate.v1.AccountSettings.retention_rules:type_name -> sealgate.v1.RetentionRule
+	2,  // 11: sealgate.v1.AccountSettings.deletion_mode:type_name -> sealgate.v1.DeletionMode
+	17, // 12: sealgate.v1.AccountSettings.update_time:type_name -> google.protobuf.Timestamp
+	9,  // 13: sealgate.v1.AccountSettings.privacy_policy:type_name -> sealgate.v1.PrivacyPolicy
+	10, // 14: sealgate.v1.UpdateAccountSettingsRequest.settings:type_name -> sealgate.v1.AccountSettings
+	18, // 15: sealgate.v1.UpdateAccountSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	8,  // 16: sealgate.v1.TestBlockingRuleRequest.rule:type_name -> sealgate.v1.BlockingRule
+	11, // 17: sealgate.v1.AccountService.GetAccountSettings:input_type -> sealgate.v1.GetAccountSettingsRequest
+	12, // 18: sealgate.v1.AccountService.UpdateAccountSettings:input_type -> sealgate.v1.UpdateAccountSettingsRequest
+	13, // 19: sealgate.v1.AccountService.TestBlockingRule:input_type -> sealgate.v1.TestBlockingRuleRequest
+	10, // 20: sealgate.v1.AccountService.GetAccountSettings:output_type -> sealgate.v1.AccountSettings
+	10, // 21: sealgate.v1.AccountService.UpdateAccountSettings:output_type -> sealgate.v1.AccountSettings
+	14, // 22: sealgate.v1.AccountService.TestBlockingRule:output_type -> sealgate.v1.TestBlockingRuleResponse
+	20, // [20:23] is the sub-list for method output_type
+	17, // [17:20] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_sealgate_v1_account_proto_init() }
@@ -645,13 +1142,16 @@ func file_sealgate_v1_account_proto_init() {
 	if File_sealgate_v1_account_proto != nil {
 		return
 	}
+	file_sealgate_v1_types_proto_init()
+	file_sealgate_v1_account_proto_msgTypes[3].OneofWrappers = []any{}
+	file_sealgate_v1_account_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sealgate_v1_account_proto_rawDesc), len(file_sealgate_v1_account_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   6,
+			NumEnums:      4,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	AccountService_GetAccountSettings_FullMethodName    = "/sealgate.v1.AccountService/GetAccountSettings"
 	AccountService_UpdateAccountSettings_FullMethodName = "/sealgate.v1.AccountService/UpdateAccountSettings"
+	AccountService_TestBlockingRule_FullMethodName      = "/sealgate.v1.AccountService/TestBlockingRule"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -34,6 +35,9 @@ type AccountServiceClient interface {
 	// UpdateAccountSettings changes an account's settings, creating the account
 	// when it has none yet.
 	UpdateAccountSettings(ctx context.Context, in *UpdateAccountSettingsRequest, opts ...grpc.CallOption) (*AccountSettings, error)
+	// TestBlockingRule validates a blocking rule and tries it on a sample
+	// message, before it is saved.
+	TestBlockingRule(ctx context.Context, in *TestBlockingRuleRequest, opts ...grpc.CallOption) (*TestBlockingRuleResponse, error)
 }
 
 type accountServiceClient struct {
@@ -64,6 +68,16 @@ func (c *accountServiceClient) UpdateAccountSettings(ctx context.Context, in *Up
 	return out, nil
 }
 
+func (c *accountServiceClient) TestBlockingRule(ctx context.Context, in *TestBlockingRuleRequest, opts ...grpc.CallOption) (*TestBlockingRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TestBlockingRuleResponse)
+	err := c.cc.Invoke(ctx, AccountService_TestBlockingRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountServiceServer is the server API for AccountService service.
 // All implementations must embed UnimplementedAccountServiceServer
 // for forward compatibility.
@@ -75,6 +89,9 @@ type AccountServiceServer interface {
 	// UpdateAccountSettings changes an account's settings, creating the account
 	// when it has none yet.
 	UpdateAccountSettings(context.Context, *UpdateAccountSettingsRequest) (*AccountSettings, error)
+	// TestBlockingRule validates a blocking rule and tries it on a sample
+	// message, before it is saved.
+	TestBlockingRule(context.Context, *TestBlockingRuleRequest) (*TestBlockingRuleResponse, error)
 	mustEmbedUnimplementedAccountServiceServer()
 }
 
@@ -90,6 +107,9 @@ func (UnimplementedAccountServiceServer) GetAccountSettings(context.Context, *Ge
 }
 func (UnimplementedAccountServiceServer) UpdateAccountSettings(context.Context, *UpdateAccountSettingsRequest) (*AccountSettings, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateAccountSettings not implemented")
+}
+func (UnimplementedAccountServiceServer) TestBlockingRule(context.Context, *TestBlockingRuleRequest) (*TestBlockingRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TestBlockingRule not implemented")
 }
 func (UnimplementedAccountServiceServer) mustEmbedUnimplementedAccountServiceServer() {}
 func (UnimplementedAccountServiceServer) testEmbeddedByValue()                        {}
@@ -148,6 +168,24 @@ func _AccountService_UpdateAccountSettings_Handler(srv interface{}, ctx context.
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_TestBlockingRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TestBlockingRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).TestBlockingRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_TestBlockingRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).TestBlockingRule(ctx, req.(*TestBlockingRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountService_ServiceDesc is the grpc.ServiceDesc for AccountService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +200,10 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateAccountSettings",
 			Handler:    _AccountService_UpdateAccountSettings_Handler,
+		},
+		{
+			MethodName: "TestBlockingRule",
+			Handler:    _AccountService_TestBlockingRule_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -22,93 +22,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// ArtifactType is the kind of customer content an artifact holds. It decides the
-// artifact's residency class and retention category (see DESIGN.md, Domain).
-type ArtifactType int32
-
-const (
-	ArtifactType_ARTIFACT_TYPE_UNSPECIFIED          ArtifactType = 0
-	ArtifactType_ARTIFACT_TYPE_CALL_RECORDING       ArtifactType = 1
-	ArtifactType_ARTIFACT_TYPE_CALL_TRANSCRIPT      ArtifactType = 2
-	ArtifactType_ARTIFACT_TYPE_VIDEO_RECORDING      ArtifactType = 3
-	ArtifactType_ARTIFACT_TYPE_VIDEO_TRANSCRIPT     ArtifactType = 4
-	ArtifactType_ARTIFACT_TYPE_VOICEMAIL            ArtifactType = 5
-	ArtifactType_ARTIFACT_TYPE_VOICEMAIL_TRANSCRIPT ArtifactType = 6
-	ArtifactType_ARTIFACT_TYPE_MESSAGING_TRANSCRIPT ArtifactType = 7
-	ArtifactType_ARTIFACT_TYPE_EMAIL_MESSAGE        ArtifactType = 8
-	ArtifactType_ARTIFACT_TYPE_EMAIL_TRANSCRIPT     ArtifactType = 9
-	ArtifactType_ARTIFACT_TYPE_SMS_MESSAGE          ArtifactType = 10
-	ArtifactType_ARTIFACT_TYPE_MMS_MEDIA            ArtifactType = 11
-	ArtifactType_ARTIFACT_TYPE_SMS_LOG              ArtifactType = 12
-	ArtifactType_ARTIFACT_TYPE_CALL_LOG             ArtifactType = 13
-	ArtifactType_ARTIFACT_TYPE_AUDIO_SURVEY         ArtifactType = 14
-)
-
-// Enum value maps for ArtifactType.
-var (
-	ArtifactType_name = map[int32]string{
-		0:  "ARTIFACT_TYPE_UNSPECIFIED",
-		1:  "ARTIFACT_TYPE_CALL_RECORDING",
-		2:  "ARTIFACT_TYPE_CALL_TRANSCRIPT",
-		3:  "ARTIFACT_TYPE_VIDEO_RECORDING",
-		4:  "ARTIFACT_TYPE_VIDEO_TRANSCRIPT",
-		5:  "ARTIFACT_TYPE_VOICEMAIL",
-		6:  "ARTIFACT_TYPE_VOICEMAIL_TRANSCRIPT",
-		7:  "ARTIFACT_TYPE_MESSAGING_TRANSCRIPT",
-		8:  "ARTIFACT_TYPE_EMAIL_MESSAGE",
-		9:  "ARTIFACT_TYPE_EMAIL_TRANSCRIPT",
-		10: "ARTIFACT_TYPE_SMS_MESSAGE",
-		11: "ARTIFACT_TYPE_MMS_MEDIA",
-		12: "ARTIFACT_TYPE_SMS_LOG",
-		13: "ARTIFACT_TYPE_CALL_LOG",
-		14: "ARTIFACT_TYPE_AUDIO_SURVEY",
-	}
-	ArtifactType_value = map[string]int32{
-		"ARTIFACT_TYPE_UNSPECIFIED":          0,
-		"ARTIFACT_TYPE_CALL_RECORDING":       1,
-		"ARTIFACT_TYPE_CALL_TRANSCRIPT":      2,
-		"ARTIFACT_TYPE_VIDEO_RECORDING":      3,
-		"ARTIFACT_TYPE_VIDEO_TRANSCRIPT":     4,
-		"ARTIFACT_TYPE_VOICEMAIL":            5,
-		"ARTIFACT_TYPE_VOICEMAIL_TRANSCRIPT": 6,
-		"ARTIFACT_TYPE_MESSAGING_TRANSCRIPT": 7,
-		"ARTIFACT_TYPE_EMAIL_MESSAGE":        8,
-		"ARTIFACT_TYPE_EMAIL_TRANSCRIPT":     9,
-		"ARTIFACT_TYPE_SMS_MESSAGE":          10,
-		"ARTIFACT_TYPE_MMS_MEDIA":            11,
-		"ARTIFACT_TYPE_SMS_LOG":              12,
-		"ARTIFACT_TYPE_CALL_LOG":             13,
-		"ARTIFACT_TYPE_AUDIO_SURVEY":         14,
-	}
-)
-
-func (x ArtifactType) Enum() *ArtifactType {
-	p := new(ArtifactType)
-	*p = x
-	return p
-}
-
-func (x ArtifactType) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (ArtifactType) Descriptor() protoreflect.EnumDescriptor {
-	return file_sealgate_v1_artifact_proto_enumTypes[0].Descriptor()
-}
-
-func (ArtifactType) Type() protoreflect.EnumType {
-	return &file_sealgate_v1_artifact_proto_enumTypes[0]
-}
-
-func (x ArtifactType) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use ArtifactType.Descriptor instead.
-func (ArtifactType) EnumDescriptor() ([]byte, []int) {
-	return file_sealgate_v1_artifact_proto_rawDescGZIP(), []int{0}
-}
-
 // State is where the artifact is in its life cycle.
 type Artifact_State int32
 
@@ -149,11 +62,11 @@ func (x Artifact_State) String() string {
 }
 
 func (Artifact_State) Descriptor() protoreflect.EnumDescriptor {
-	return file_sealgate_v1_artifact_proto_enumTypes[1].Descriptor()
+	return file_sealgate_v1_artifact_proto_enumTypes[0].Descriptor()
 }
 
 func (Artifact_State) Type() protoreflect.EnumType {
-	return &file_sealgate_v1_artifact_proto_enumTypes[1]
+	return &file_sealgate_v1_artifact_proto_enumTypes[0]
 }
 
 func (x Artifact_State) Number() protoreflect.EnumNumber {
@@ -1199,7 +1112,7 @@ var File_sealgate_v1_artifact_proto protoreflect.FileDescriptor
 
 const file_sealgate_v1_artifact_proto_rawDesc = "" +
 	"\n" +
-	"\x1asealgate/v1/artifact.proto\x12\vsealgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19sealgate/v1/account.proto\"\x95\a\n" +
+	"\x1asealgate/v1/artifact.proto\x12\vsealgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19sealgate/v1/account.proto\x1a\x17sealgate/v1/types.proto\"\x95\a\n" +
 	"\bArtifact\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x19.sealgate.v1.ArtifactTypeR\x04type\x121\n" +
@@ -1290,24 +1203,7 @@ const file_sealgate_v1_artifact_proto_rawDesc = "" +
 	"\x06parent\x18\x01 \x01(\tR\x06parent\"Q\n" +
 	"\x16ListLegalHoldsResponse\x127\n" +
 	"\vlegal_holds\x18\x01 \x03(\v2\x16.sealgate.v1.LegalHoldR\n" +
-	"legalHolds*\xfe\x03\n" +
-	"\fArtifactType\x12\x1d\n" +
-	"\x19ARTIFACT_TYPE_UNSPECIFIED\x10\x00\x12 \n" +
-	"\x1cARTIFACT_TYPE_CALL_RECORDING\x10\x01\x12!\n" +
-	"\x1dARTIFACT_TYPE_CALL_TRANSCRIPT\x10\x02\x12!\n" +
-	"\x1dARTIFACT_TYPE_VIDEO_RECORDING\x10\x03\x12\"\n" +
-	"\x1eARTIFACT_TYPE_VIDEO_TRANSCRIPT\x10\x04\x12\x1b\n" +
-	"\x17ARTIFACT_TYPE_VOICEMAIL\x10\x05\x12&\n" +
-	"\"ARTIFACT_TYPE_VOICEMAIL_TRANSCRIPT\x10\x06\x12&\n" +
-	"\"ARTIFACT_TYPE_MESSAGING_TRANSCRIPT\x10\a\x12\x1f\n" +
-	"\x1bARTIFACT_TYPE_EMAIL_MESSAGE\x10\b\x12\"\n" +
-	"\x1eARTIFACT_TYPE_EMAIL_TRANSCRIPT\x10\t\x12\x1d\n" +
-	"\x19ARTIFACT_TYPE_SMS_MESSAGE\x10\n" +
-	"\x12\x1b\n" +
-	"\x17ARTIFACT_TYPE_MMS_MEDIA\x10\v\x12\x19\n" +
-	"\x15ARTIFACT_TYPE_SMS_LOG\x10\f\x12\x1a\n" +
-	"\x16ARTIFACT_TYPE_CALL_LOG\x10\r\x12\x1e\n" +
-	"\x1aARTIFACT_TYPE_AUDIO_SURVEY\x10\x0e2\xeb\x05\n" +
+	"legalHolds2\xeb\x05\n" +
 	"\x0fArtifactService\x12M\n" +
 	"\x0eUploadArtifact\x12\".sealgate.v1.UploadArtifactRequest\x1a\x15.sealgate.v1.Artifact(\x01\x12E\n" +
 	"\vGetArtifact\x12\x1f.sealgate.v1.GetArtifactRequest\x1a\x15.sealgate.v1.Artifact\x12U\n" +
@@ -1331,68 +1227,68 @@ func file_sealgate_v1_artifact_proto_rawDescGZIP() []byte {
 	return file_sealgate_v1_artifact_proto_rawDescData
 }
 
-var file_sealgate_v1_artifact_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_sealgate_v1_artifact_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_sealgate_v1_artifact_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_sealgate_v1_artifact_proto_goTypes = []any{
-	(ArtifactType)(0),               // 0: sealgate.v1.ArtifactType
-	(Artifact_State)(0),             // 1: sealgate.v1.Artifact.State
-	(*Artifact)(nil),                // 2: sealgate.v1.Artifact
-	(*UploadHeader)(nil),            // 3: sealgate.v1.UploadHeader
-	(*UploadArtifactRequest)(nil),   // 4: sealgate.v1.UploadArtifactRequest
-	(*GetArtifactRequest)(nil),      // 5: sealgate.v1.GetArtifactRequest
-	(*ReadArtifactRequest)(nil),     // 6: sealgate.v1.ReadArtifactRequest
-	(*ReadArtifactResponse)(nil),    // 7: sealgate.v1.ReadArtifactResponse
-	(*ListArtifactsRequest)(nil),    // 8: sealgate.v1.ListArtifactsRequest
-	(*ListArtifactsResponse)(nil),   // 9: sealgate.v1.ListArtifactsResponse
-	(*DeleteArtifactRequest)(nil),   // 10: sealgate.v1.DeleteArtifactRequest
-	(*UndeleteArtifactRequest)(nil), // 11: sealgate.v1.UndeleteArtifactRequest
-	(*LegalHold)(nil),               // 12: sealgate.v1.LegalHold
-	(*SetLegalHoldRequest)(nil),     // 13: sealgate.v1.SetLegalHoldRequest
-	(*ReleaseLegalHoldRequest)(nil), // 14: sealgate.v1.ReleaseLegalHoldRequest
-	(*ListLegalHoldsRequest)(nil),   // 15: sealgate.v1.ListLegalHoldsRequest
-	(*ListLegalHoldsResponse)(nil),  // 16: sealgate.v1.ListLegalHoldsResponse
-	nil,                             // 17: sealgate.v1.Artifact.LabelsEntry
-	nil,                             // 18: sealgate.v1.UploadHeader.LabelsEntry
+	(Artifact_State)(0),             // 0: sealgate.v1.Artifact.State
+	(*Artifact)(nil),                // 1: sealgate.v1.Artifact
+	(*UploadHeader)(nil),            // 2: sealgate.v1.UploadHeader
+	(*UploadArtifactRequest)(nil),   // 3: sealgate.v1.UploadArtifactRequest
+	(*GetArtifactRequest)(nil),      // 4: sealgate.v1.GetArtifactRequest
+	(*ReadArtifactRequest)(nil),     // 5: sealgate.v1.ReadArtifactRequest
+	(*ReadArtifactResponse)(nil),    // 6: sealgate.v1.ReadArtifactResponse
+	(*ListArtifactsRequest)(nil),    // 7: sealgate.v1.ListArtifactsRequest
+	(*ListArtifactsResponse)(nil),   // 8: sealgate.v1.ListArtifactsResponse
+	(*DeleteArtifactRequest)(nil),   // 9: sealgate.v1.DeleteArtifactRequest
+	(*UndeleteArtifactRequest)(nil), // 10: sealgate.v1.UndeleteArtifactRequest
+	(*LegalHold)(nil),               // 11: sealgate.v1.LegalHold
+	(*SetLegalHoldRequest)(nil),     // 12: sealgate.v1.SetLegalHoldRequest
+	(*ReleaseLegalHoldRequest)(nil), // 13: sealgate.v1.ReleaseLegalHoldRequest
+	(*ListLegalHoldsRequest)(nil),   // 14: sealgate.v1.ListLegalHoldsRequest
+	(*ListLegalHoldsResponse)(nil),  // 15: sealgate.v1.ListLegalHoldsResponse
+	nil,                             // 16: sealgate.v1.Artifact.LabelsEntry
+	nil,                             // 17: sealgate.v1.UploadHeader.LabelsEntry
+	(ArtifactType)(0),               // 18: sealgate.v1.ArtifactType
 	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
 	(KeyMode)(0),                    // 20: sealgate.v1.KeyMode
 }
 var file_sealgate_v1_artifact_proto_depIdxs = []int32{
-	0,  // 0: sealgate.v1.Artifact.type:type_name -> sealgate.v1.ArtifactType
-	1,  // 1: sealgate.v1.Artifact.state:type_name -> sealgate.v1.Artifact.State
+	18, // 0: sealgate.v1.Artifact.type:type_name -> sealgate.v1.ArtifactType
+	0,  // 1: sealgate.v1.Artifact.state:type_name -> sealgate.v1.Artifact.State
 	19, // 2: sealgate.v1.Artifact.create_time:type_name -> google.protobuf.Timestamp
 	19, // 3: sealgate.v1.Artifact.expire_time:type_name -> google.protobuf.Timestamp
 	19, // 4: sealgate.v1.Artifact.delete_time:type_name -> google.protobuf.Timestamp
 	19, // 5: sealgate.v1.Artifact.purge_time:type_name -> google.protobuf.Timestamp
-	17, // 6: sealgate.v1.Artifact.labels:type_name -> sealgate.v1.Artifact.LabelsEntry
+	16, // 6: sealgate.v1.Artifact.labels:type_name -> sealgate.v1.Artifact.LabelsEntry
 	20, // 7: sealgate.v1.Artifact.key_mode:type_name -> sealgate.v1.KeyMode
-	0,  // 8: sealgate.v1.UploadHeader.type:type_name -> sealgate.v1.ArtifactType
-	18, // 9: sealgate.v1.UploadHeader.labels:type_name -> sealgate.v1.UploadHeader.LabelsEntry
-	3,  // 10: sealgate.v1.UploadArtifactRequest.header:type_name -> sealgate.v1.UploadHeader
-	2,  // 11: sealgate.v1.ReadArtifactResponse.artifact:type_name -> sealgate.v1.Artifact
-	0,  // 12: sealgate.v1.ListArtifactsRequest.type:type_name -> sealgate.v1.ArtifactType
+	18, // 8: sealgate.v1.UploadHeader.type:type_name -> sealgate.v1.ArtifactType
+	17, // 9: sealgate.v1.UploadHeader.labels:type_name -> sealgate.v1.UploadHeader.LabelsEntry
+	2,  // 10: sealgate.v1.UploadArtifactRequest.header:type_name -> sealgate.v1.UploadHeader
+	1,  // 11: sealgate.v1.ReadArtifactResponse.artifact:type_name -> sealgate.v1.Artifact
+	18, // 12: sealgate.v1.ListArtifactsRequest.type:type_name -> sealgate.v1.ArtifactType
 	19, // 13: sealgate.v1.ListArtifactsRequest.create_time_start:type_name -> google.protobuf.Timestamp
 	19, // 14: sealgate.v1.ListArtifactsRequest.create_time_end:type_name -> google.protobuf.Timestamp
-	2,  // 15: sealgate.v1.ListArtifactsResponse.artifacts:type_name -> sealgate.v1.Artifact
+	1,  // 15: sealgate.v1.ListArtifactsResponse.artifacts:type_name -> sealgate.v1.Artifact
 	19, // 16: sealgate.v1.LegalHold.create_time:type_name -> google.protobuf.Timestamp
-	12, // 17: sealgate.v1.ListLegalHoldsResponse.legal_holds:type_name -> sealgate.v1.LegalHold
-	4,  // 18: sealgate.v1.ArtifactService.UploadArtifact:input_type -> sealgate.v1.UploadArtifactRequest
-	5,  // 19: sealgate.v1.ArtifactService.GetArtifact:input_type -> sealgate.v1.GetArtifactRequest
-	6,  // 20: sealgate.v1.ArtifactService.ReadArtifact:input_type -> sealgate.v1.ReadArtifactRequest
-	8,  // 21: sealgate.v1.ArtifactService.ListArtifacts:input_type -> sealgate.v1.ListArtifactsRequest
-	10, // 22: sealgate.v1.ArtifactService.DeleteArtifact:input_type -> sealgate.v1.DeleteArtifactRequest
-	11, // 23: sealgate.v1.ArtifactService.UndeleteArtifact:input_type -> sealgate.v1.UndeleteArtifactRequest
-	13, // 24: sealgate.v1.ArtifactService.SetLegalHold:input_type -> sealgate.v1.SetLegalHoldRequest
-	14, // 25: sealgate.v1.ArtifactService.ReleaseLegalHold:input_type -> sealgate.v1.ReleaseLegalHoldRequest
-	15, // 26: sealgate.v1.ArtifactService.ListLegalHolds:input_type -> sealgate.v1.ListLegalHoldsRequest
-	2,  // 27: sealgate.v1.ArtifactService.UploadArtifact:output_type -> sealgate.v1.Artifact
-	2,  // 28: sealgate.v1.ArtifactService.GetArtifact:output_type -> sealgate.v1.Artifact
-	7,  // 29: sealgate.v1.ArtifactService.ReadArtifact:output_type -> sealgate.v1.ReadArtifactResponse
-	9,  // 30: sealgate.v1.ArtifactService.ListArtifacts:output_type -> sealgate.v1.ListArtifactsResponse
-	2,  // 31: sealgate.v1.ArtifactService.DeleteArtifact:output_type -> sealgate.v1.Artifact
-	2,  // 32: sealgate.v1.ArtifactService.UndeleteArtifact:output_type -> sealgate.v1.Artifact
-	12, // 33: sealgate.v1.ArtifactService.SetLegalHold:output_type -> sealgate.v1.LegalHold
-	12, // 34: sealgate.v1.ArtifactService.ReleaseLegalHold:output_type -> sealgate.v1.LegalHold
-	16, // 35: sealgate.v1.ArtifactService.ListLegalHolds:output_type -> sealgate.v1.ListLegalHoldsResponse
+	11, // 17: sealgate.v1.ListLegalHoldsResponse.legal_holds:type_name -> sealgate.v1.LegalHold
+	3,  // 18: sealgate.v1.ArtifactService.UploadArtifact:input_type -> sealgate.v1.UploadArtifactRequest
+	4,  // 19: sealgate.v1.ArtifactService.GetArtifact:input_type -> sealgate.v1.GetArtifactRequest
+	5,  // 20: sealgate.v1.ArtifactService.ReadArtifact:input_type -> sealgate.v1.ReadArtifactRequest
+	7,  // 21: sealgate.v1.ArtifactService.ListArtifacts:input_type -> sealgate.v1.ListArtifactsRequest
+	9,  // 22: sealgate.v1.ArtifactService.DeleteArtifact:input_type -> sealgate.v1.DeleteArtifactRequest
+	10, // 23: sealgate.v1.ArtifactService.UndeleteArtifact:input_type -> sealgate.v1.UndeleteArtifactRequest
+	12, // 24: sealgate.v1.ArtifactService.SetLegalHold:input_type -> sealgate.v1.SetLegalHoldRequest
+	13, // 25: sealgate.v1.ArtifactService.ReleaseLegalHold:input_type -> sealgate.v1.ReleaseLegalHoldRequest
+	14, // 26: sealgate.v1.ArtifactService.ListLegalHolds:input_type -> sealgate.v1.ListLegalHoldsRequest
+	1,  // 27: sealgate.v1.ArtifactService.UploadArtifact:output_type -> sealgate.v1.Artifact
+	1,  // 28: sealgate.v1.ArtifactService.GetArtifact:output_type -> sealgate.v1.Artifact
+	6,  // 29: sealgate.v1.ArtifactService.ReadArtifact:output_type -> sealgate.v1.ReadArtifactResponse
+	8,  // 30: sealgate.v1.ArtifactService.ListArtifacts:output_type -> sealgate.v1.ListArtifactsResponse
+	1,  // 31: sealgate.v1.ArtifactService.DeleteArtifact:output_type -> sealgate.v1.Artifact
+	1,  // 32: sealgate.v1.ArtifactService.UndeleteArtifact:output_type -> sealgate.v1.Artifact
+	11, // 33: sealgate.v1.ArtifactService.SetLegalHold:output_type -> sealgate.v1.LegalHold
+	11, // 34: sealgate.v1.ArtifactService.ReleaseLegalHold:output_type -> sealgate.v1.LegalHold
+	15, // 35: sealgate.v1.ArtifactService.ListLegalHolds:output_type -> sealgate.v1.ListLegalHoldsResponse
 	27, // [27:36] is the sub-list for method output_type
 	18, // [18:27] is the sub-list for method input_type
 	18, // [18:18] is the sub-list for extension type_name
@@ -1406,6 +1302,7 @@ func file_sealgate_v1_artifact_proto_init() {
 		return
 	}
 	file_sealgate_v1_account_proto_init()
+	file_sealgate_v1_types_proto_init()
 	file_sealgate_v1_artifact_proto_msgTypes[1].OneofWrappers = []any{}
 	file_sealgate_v1_artifact_proto_msgTypes[2].OneofWrappers = []any{
 		(*UploadArtifactRequest_Header)(nil),
@@ -1416,7 +1313,7 @@ func file_sealgate_v1_artifact_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sealgate_v1_artifact_proto_rawDesc), len(file_sealgate_v1_artifact_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      1,
 			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,

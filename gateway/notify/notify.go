@@ -1,0 +1,407 @@
+// Package notify delivers gateway events (a blocked message, say) to
+// operator-registered webhooks, at least once, from a durable outbox in the
+// control store.
+//
+// Enqueue writes one outbox object per webhook that wants the event before
+// it returns, so an event survives a crash of the process that raised it.
+// Run delivers due entries: each one is leased with a conditional write (so
+// two gateways sharing a control store do not both post it at the same
+// time), posted as a JSON body signed with HMAC-SHA256, removed on a 2xx
+// answer, and otherwise retried with exponential backoff and jitter. The
+// event id is the idempotency key: a receiver may see an event more than
+// once (a crash after the post and before the removal) and must ignore
+// repeats of an id it has handled.
+//
+// Webhook URLs come only from the operator's configuration, never from a
+// tenant, and redirects are not followed: a tenant cannot point the gateway
+// at a host of its choosing.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sealgate/sealgate/store"
+)
+
+// Event types.
+const (
+	// TypeContentBlocked: an upload matched a blocking rule and was not
+	// stored.
+	TypeContentBlocked = "content.blocked"
+)
+
+// Event is what a webhook receives, as the JSON body of a POST. It never
+// holds content: a blocked message is named by its rule and engagement,
+// not by what it said.
+type Event struct {
+	// ID identifies the event; it is also the Idempotency-Key header.
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	Account    string    `json:"account"`
+	OccurredAt time.Time `json:"occurred_at"`
+	// RuleID is the blocking rule that matched.
+	RuleID       string `json:"rule_id,omitempty"`
+	ArtifactType string `json:"artifact_type,omitempty"`
+	// EngagementID, QueueID and SIPZone say whose conversation it was, so
+	// the receiver can tell the sender and the engagement's agent.
+	EngagementID string `json:"engagement_id,omitempty"`
+	QueueID      string `json:"queue_id,omitempty"`
+	SIPZone      string `json:"sip_zone,omitempty"`
+	// Uploader is the subject of the principal that sent the upload.
+	Uploader string            `json:"uploader,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+}
+
+// NewID returns a random event id.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// Webhook is an operator-registered receiver.
+type Webhook struct {
+	// Name identifies the webhook in the outbox and in logs: letters,
+	// digits, '-' and '_'.
+	Name string
+	// URL receives a POST per event (https, or http on loopback).
+	URL string
+	// Secret signs the body.
+	Secret []byte
+	// Accounts whose events go to this webhook; empty means all.
+	Accounts []string
+}
+
+func (w *Webhook) wants(account string) bool {
+	return len(w.Accounts) == 0 || slices.Contains(w.Accounts, account)
+}
+
+// Signature headers. The signature is hex(HMAC-SHA256(secret, t + "." +
+// body)), sent as "t=<unix seconds>,v1=<hex>"; the timestamp lets a
+// receiver refuse old replays.
+const (
+	SignatureHeader   = "Sealgate-Signature"
+	IdempotencyHeader = "Idempotency-Key"
+	EventTypeHeader   = "Sealgate-Event-Type"
+)
+
+// Sign returns the signature header value of body at t.
+func Sign(secret, body []byte, t time.Time) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	return "t=" + ts + ",v1=" + mac(secret, ts, body)
+}
+
+func mac(secret []byte, ts string, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(ts))
+	m.Write([]byte("."))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Verify checks a signature header against body: the MAC must match and
+// the timestamp must be within tolerance of now. Receivers use it (and so
+// do the tests).
+func Verify(secret, body []byte, header string, now time.Time, tolerance time.Duration) error {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return errors.New("notify: malformed signature header")
+	}
+	if !hmac.Equal([]byte(sig), []byte(mac(secret, ts, body))) {
+		return errors.New("notify: signature does not match")
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
+		return errors.New("notify: signature timestamp outside tolerance")
+	}
+	return nil
+}
+
+// Config configures an Outbox.
+type Config struct {
+	// Store is the control store; entries live under "outbox/".
+	Store    store.Bucket
+	Webhooks []Webhook
+	Logger   *slog.Logger
+	// Client posts the events; nil means a client with a 10 s timeout that
+	// follows no redirects.
+	Client *http.Client
+	// MinBackoff and MaxBackoff bound the wait between attempts (defaults
+	// 1 s and 5 min); Lease is how long a delivery attempt holds an entry
+	// (default 1 min); Poll is how often Run looks for due entries when
+	// nothing wakes it (default 10 s).
+	MinBackoff, MaxBackoff, Lease, Poll time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Delivered, when set, is called after each successful delivery
+	// (metrics).
+	Delivered func(webhook string, attempts int)
+}
+
+// Outbox queues events durably and delivers them.
+type Outbox struct {
+	cfg  Config
+	wake chan struct{}
+	mu   sync.Mutex
+}
+
+// New returns an Outbox.
+func New(cfg Config) *Outbox {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{
+			Timeout:       10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = time.Second
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Minute
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1)}
+}
+
+// prefix of the outbox entries in the control store.
+const prefix = "outbox/"
+
+// entry is one pending delivery of an event to a webhook.
+type entry struct {
+	Webhook  string    `json:"webhook"`
+	Event    Event     `json:"event"`
+	Attempts int       `json:"attempts"`
+	Next     time.Time `json:"next"`
+	// LeaseUntil: an attempt is under way until then.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
+}
+
+func key(webhook, id string) string { return prefix + webhook + "/" + id + ".json" }
+
+// maxEntry bounds an outbox object.
+const maxEntry = 64 << 10
+
+// Enqueue stores ev for every webhook that wants it; when it returns nil
+// the event will be delivered even if this process dies now. It returns
+// how many webhooks will receive it.
+func (o *Outbox) Enqueue(ctx context.Context, ev Event) (int, error) {
+	if ev.ID == "" {
+		ev.ID = NewID()
+	}
+	n := 0
+	for _, w := range o.cfg.Webhooks {
+		if !w.wants(ev.Account) {
+			continue
+		}
+		data, err := json.Marshal(entry{Webhook: w.Name, Event: ev, Next: o.cfg.Now()})
+		if err != nil {
+			return n, err
+		}
+		if _, err := o.cfg.Store.Swap(ctx, key(w.Name, ev.ID), data, ""); err != nil && !errors.Is(err, store.ErrPrecondition) {
+			return n, fmt.Errorf("notify: outbox: %w", err)
+		}
+		n++
+	}
+	if n > 0 {
+		o.Wake()
+	}
+	return n, nil
+}
+
+// Wake makes Run look for due entries now.
+func (o *Outbox) Wake() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers entries until ctx ends.
+func (o *Outbox) Run(ctx context.Context) {
+	if len(o.cfg.Webhooks) == 0 {
+		return
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.wake:
+		case <-t.C:
+		}
+		next := o.DeliverDue(ctx)
+		wait := o.cfg.Poll
+		if !next.IsZero() {
+			wait = min(wait, max(next.Sub(o.cfg.Now()), 10*time.Millisecond))
+		}
+		t.Reset(wait)
+	}
+}
+
+// DeliverDue attempts every entry that is due and returns when the next
+// pending one falls due (zero when none is pending).
+func (o *Outbox) DeliverDue(ctx context.Context) time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	hooks := map[string]*Webhook{}
+	for i := range o.cfg.Webhooks {
+		hooks[o.cfg.Webhooks[i].Name] = &o.cfg.Webhooks[i]
+	}
+	var next time.Time
+	after := ""
+	for ctx.Err() == nil {
+		page, err := o.cfg.Store.List(ctx, prefix, after, 500)
+		if err != nil {
+			o.cfg.Logger.WarnContext(ctx, "notify: listing the outbox failed", "err", err)
+			return o.cfg.Now().Add(o.cfg.MinBackoff)
+		}
+		for _, obj := range page {
+			due := o.attempt(ctx, obj.Key, hooks)
+			if !due.IsZero() && (next.IsZero() || due.Before(next)) {
+				next = due
+			}
+		}
+		if len(page) < 500 {
+			break
+		}
+		after = page[len(page)-1].Key
+	}
+	return next
+}
+
+// attempt delivers one entry if it is due and returns when it is due next
+// (zero when it is done or gone).
+func (o *Outbox) attempt(ctx context.Context, k string, hooks map[string]*Webhook) time.Time {
+	data, version, err := o.cfg.Store.Load(ctx, k, maxEntry)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			o.cfg.Logger.WarnContext(ctx, "notify: reading an outbox entry failed", "key", k, "err", err)
+			return o.cfg.Now().Add(o.cfg.MinBackoff)
+		}
+		return time.Time{}
+	}
+	var e entry
+	if err := json.Unmarshal(data, &e); err != nil {
+		o.cfg.Logger.ErrorContext(ctx, "notify: dropping an unreadable outbox entry", "key", k, "err", err)
+		_ = o.cfg.Store.Delete(ctx, k)
+		return time.Time{}
+	}
+	w := hooks[e.Webhook]
+	if w == nil {
+		// The webhook was removed from the configuration: keep the entry
+		// (another gateway may still have it) but do not hurry.
+		return time.Time{}
+	}
+	now := o.cfg.Now()
+	if now.Before(e.Next) {
+		return e.Next
+	}
+	if now.Before(e.LeaseUntil) {
+		return e.LeaseUntil
+	}
+	e.LeaseUntil = now.Add(o.cfg.Lease)
+	leased, _ := json.Marshal(e)
+	version, err = o.cfg.Store.Swap(ctx, k, leased, version)
+	if err != nil {
+		// Another gateway took it, or the store is down: look again later.
+		return now.Add(o.cfg.MinBackoff)
+	}
+	e.Attempts++
+	err = o.post(ctx, w, e.Event)
+	if err == nil {
+		if derr := o.cfg.Store.Delete(ctx, k); derr != nil {
+			o.cfg.Logger.WarnContext(ctx, "notify: removing a delivered entry failed; it may be sent again", "key", k, "err", derr)
+		}
+		o.cfg.Logger.InfoContext(ctx, "notification delivered", "webhook", w.Name, "event", e.Event.ID, "type", e.Event.Type, "attempts", e.Attempts)
+		if o.cfg.Delivered != nil {
+			o.cfg.Delivered(w.Name, e.Attempts)
+		}
+		return time.Time{}
+	}
+	e.LastError = err.Error()
+	e.LeaseUntil = time.Time{}
+	e.Next = o.cfg.Now().Add(o.backoff(e.Attempts))
+	retry, _ := json.Marshal(e)
+	if _, err := o.cfg.Store.Swap(ctx, k, retry, version); err != nil {
+		o.cfg.Logger.WarnContext(ctx, "notify: recording a failed attempt failed", "key", k, "err", err)
+	}
+	o.cfg.Logger.InfoContext(ctx, "notification not delivered; will retry", "webhook", w.Name, "event", e.Event.ID,
+		"attempts", e.Attempts, "next", e.Next, "err", e.LastError)
+	return e.Next
+}
+
+// backoff is the wait after the n-th failed attempt: MinBackoff doubled
+// each time up to MaxBackoff, with up to 20% jitter so that gateways
+// retrying together spread out.
+func (o *Outbox) backoff(n int) time.Duration {
+	d := o.cfg.MinBackoff
+	for i := 1; i < n && d < o.cfg.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, o.cfg.MaxBackoff)
+	return d - time.Duration(mrand.Int64N(int64(d)/5+1))
+}
+
+func (o *Outbox) post(ctx context.Context, w *Webhook, ev Event) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(SignatureHeader, Sign(w.Secret, body, o.cfg.Now()))
+	req.Header.Set(IdempotencyHeader, ev.ID)
+	req.Header.Set(EventTypeHeader, ev.Type)
+	resp, err := o.cfg.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("webhook answered %s", resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,229 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sealgate/sealgate/store"
+	"github.com/sealgate/sealgate/store/filestore"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var secret = []byte("s3cret-for-tests")
+
+// receiver records what it is sent; fail answers 503 while it returns true.
+type receiver struct {
+	mu     sync.Mutex
+	got    []*http.Request
+	bodies [][]byte
+	fail   func() bool
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil && r.fail() {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	r.got = append(r.got, req)
+	r.bodies = append(r.bodies, body)
+}
+
+func (r *receiver) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}
+
+func newStore(t *testing.T) store.Bucket {
+	t.Helper()
+	b, err := filestore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func pending(t *testing.T, b store.Bucket) int {
+	t.Helper()
+	objs, err := b.List(context.Background(), prefix, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(objs)
+}
+
+func blockedEvent() Event {
+	return Event{Type: TypeContentBlocked, Account: "acme", OccurredAt: time.Now().UTC(), RuleID: "no-cards",
+		ArtifactType: "ARTIFACT_TYPE_SMS", EngagementID: "eng-1"}
+}
+
+func TestDeliversSignedEventOnceAndForgetsIt(t *testing.T) {
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	b := newStore(t)
+	o := New(Config{Store: b, Webhooks: []Webhook{{Name: "ops", URL: srv.URL, Secret: secret}}})
+	ctx := context.Background()
+	ev := blockedEvent()
+	ev.ID = NewID()
+	if n, err := o.Enqueue(ctx, ev); err != nil || n != 1 {
+		t.Fatalf("Enqueue = %d, %v", n, err)
+	}
+	if pending(t, b) != 1 {
+		t.Fatal("the event is not in the outbox before delivery")
+	}
+	o.DeliverDue(ctx)
+	o.DeliverDue(ctx)
+	if rcv.count() != 1 {
+		t.Fatalf("receiver got %d posts, want 1", rcv.count())
+	}
+	req, body := rcv.got[0], rcv.bodies[0]
+	if err := Verify(secret, body, req.Header.Get(SignatureHeader), time.Now(), time.Minute); err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	if req.Header.Get(IdempotencyHeader) != ev.ID || req.Header.Get(EventTypeHeader) != TypeContentBlocked {
+		t.Fatalf("headers %v", req.Header)
+	}
+	var got Event
+	if err := json.Unmarshal(body, &got); err != nil || got.ID != ev.ID || got.RuleID != "no-cards" || got.EngagementID != "eng-1" {
+		t.Fatalf("body %s (%v)", body, err)
+	}
+	if pending(t, b) != 0 {
+		t.Fatal("a delivered event stays in the outbox")
+	}
+}
+
+func TestRetriesWithBackoffUntilTheReceiverAnswers(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	rcv := &receiver{fail: down.Load}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	b := newStore(t)
+	now := time.Now()
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	o := New(Config{Store: b, Webhooks: []Webhook{{Name: "ops", URL: srv.URL, Secret: secret}},
+		MinBackoff: 10 * time.Second, MaxBackoff: 40 * time.Second, Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	ctx := context.Background()
+	if _, err := o.Enqueue(ctx, blockedEvent()); err != nil {
+		t.Fatal(err)
+	}
+	var waits []time.Duration
+	for range 4 {
+		next := o.DeliverDue(ctx)
+		if next.IsZero() {
+			t.Fatal("a failed delivery was dropped")
+		}
+		waits = append(waits, next.Sub(time.Unix(0, clock.Load())))
+		// Not yet due: nothing is posted.
+		o.DeliverDue(ctx)
+		clock.Store(next.UnixNano())
+	}
+	// 10 s, 20 s, 40 s, 40 s, each less up to 20% jitter.
+	for i, want := range []time.Duration{10, 20, 40, 40} {
+		want *= time.Second
+		if waits[i] > want || waits[i] < want*8/10 {
+			t.Fatalf("wait %d = %v, want about %v (all %v)", i, waits[i], want, waits)
+		}
+	}
+	down.Store(false)
+	if next := o.DeliverDue(ctx); !next.IsZero() {
+		t.Fatalf("still pending after the receiver came back (next %v)", next)
+	}
+	if rcv.count() != 1 || pending(t, b) != 0 {
+		t.Fatalf("receiver got %d, outbox holds %d", rcv.count(), pending(t, b))
+	}
+}
+
+func TestTwoGatewaysSharingAnOutboxPostOnce(t *testing.T) {
+	slow := make(chan struct{})
+	var posts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		<-slow
+	}))
+	defer srv.Close()
+	b := newStore(t)
+	hooks := []Webhook{{Name: "ops", URL: srv.URL, Secret: secret}}
+	a, c := New(Config{Store: b, Webhooks: hooks}), New(Config{Store: b, Webhooks: hooks})
+	ctx := context.Background()
+	if _, err := a.Enqueue(ctx, blockedEvent()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); a.DeliverDue(ctx) }()
+	for posts.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// a holds the lease while its post is in flight: c must not post.
+	c.DeliverDue(ctx)
+	close(slow)
+	<-done
+	if posts.Load() != 1 || pending(t, b) != 0 {
+		t.Fatalf("%d posts, %d pending", posts.Load(), pending(t, b))
+	}
+}
+
+func TestOnlyWebhooksOfTheAccountAndNoRedirects(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { elsewhere.Add(1) }))
+	defer other.Close()
+	redirect := httptest.NewServer(http.RedirectHandler(other.URL, http.StatusTemporaryRedirect))
+	defer redirect.Close()
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	b := newStore(t)
+	o := New(Config{Store: b, Webhooks: []Webhook{
+		{Name: "globex-only", URL: srv.URL, Secret: secret, Accounts: []string{"globex"}},
+		{Name: "redirecting", URL: redirect.URL, Secret: secret},
+	}})
+	ctx := context.Background()
+	if n, err := o.Enqueue(ctx, blockedEvent()); err != nil || n != 1 {
+		t.Fatalf("Enqueue for acme = %d, %v; want only the webhook for all accounts", n, err)
+	}
+	o.DeliverDue(ctx)
+	if rcv.count() != 0 {
+		t.Fatal("an event of acme reached the webhook of globex")
+	}
+	if elsewhere.Load() != 0 {
+		t.Fatal("the gateway followed a redirect to another host")
+	}
+	if pending(t, b) != 1 {
+		t.Fatal("a redirect counted as delivered")
+	}
+}
+
+func TestVerifyRefusesTamperedOrStale(t *testing.T) {
+	body := []byte(`{"id":"1"}`)
+	now := time.Now()
+	h := Sign(secret, body, now)
+	if err := Verify(secret, body, h, now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"tampered":     Verify(secret, []byte(`{"id":"2"}`), h, now, time.Minute),
+		"wrong secret": Verify([]byte("other"), body, h, now, time.Minute),
+		"stale":        Verify(secret, body, h, now.Add(10*time.Minute), time.Minute),
+		"malformed":    Verify(secret, body, "v1=abc", now, time.Minute),
+	} {
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -1,0 +1,260 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/sealgate/sealgate/gateway/audit"
+	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/notify"
+	"github.com/sealgate/sealgate/gateway/policy"
+	"github.com/sealgate/sealgate/gateway/privacy/detect"
+	"github.com/sealgate/sealgate/gateway/privacy/redact"
+	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+)
+
+// Reasons of the privacy controls.
+const (
+	ReasonUnsupportedMedia = "UNSUPPORTED_MEDIA_FOR_REDACTION" // FAILED_PRECONDITION
+)
+
+// detectTypes maps API entity types to detector types (all when empty).
+func detectTypes(ts []sealgatev1.EntityType) []detect.Type {
+	var out []detect.Type
+	for _, t := range ts {
+		switch t {
+		case sealgatev1.EntityType_ENTITY_TYPE_PHONE_NUMBER:
+			out = append(out, detect.Phone)
+		case sealgatev1.EntityType_ENTITY_TYPE_PAYMENT_CARD:
+			out = append(out, detect.Card)
+		case sealgatev1.EntityType_ENTITY_TYPE_EMAIL_ADDRESS:
+			out = append(out, detect.Email)
+		case sealgatev1.EntityType_ENTITY_TYPE_NATIONAL_ID:
+			out = append(out, detect.NationalID)
+		case sealgatev1.EntityType_ENTITY_TYPE_BANK_ACCOUNT:
+			out = append(out, detect.BankAccount)
+		case sealgatev1.EntityType_ENTITY_TYPE_PERSON_NAME:
+			out = append(out, detect.PersonName)
+		}
+	}
+	return out
+}
+
+// redaction returns how an upload of type t and content type ct is
+// redacted under settings: nil when redaction is off or t is not text. It
+// returns FAILED_PRECONDITION / UNSUPPORTED_MEDIA_FOR_REDACTION for text in
+// a format it cannot redact.
+func redaction(s *sealgatev1.AccountSettings, t sealgatev1.ArtifactType, ct string) (*textTransform, error) {
+	r := s.GetPrivacyPolicy().GetRedaction()
+	if !r.GetEnabled() || !policy.TextTypes[t] {
+		return nil, nil
+	}
+	f, ok := redact.FormatOf(ct)
+	if !ok {
+		return nil, newStatus(codes.FailedPrecondition,
+			"this account redacts transcripts and messages, and content type "+echo(ct)+" cannot be redacted (text/plain, text/vtt, application/json)",
+			ReasonUnsupportedMedia, nil)
+	}
+	return &textTransform{format: f, detector: detect.New(detectTypes(r.GetEntityTypes())...), repl: redact.Placeholders}, nil
+}
+
+// masking returns how a read of type t and content type ct is masked for a
+// principal without pii_viewer: nil when masking is off or does not apply.
+func masking(s *sealgatev1.AccountSettings, t sealgatev1.ArtifactType, ct string) *textTransform {
+	m := s.GetPrivacyPolicy().GetMasking()
+	if !m.GetEnabled() || !policy.TextTypes[t] {
+		return nil
+	}
+	f, ok := redact.FormatOf(ct)
+	if !ok {
+		f = redact.PlainText
+	}
+	cfg := redact.MaskConfig{Keep: 4}
+	if c := m.GetMaskingCharacter(); c != "" {
+		cfg.Char, _ = utf8.DecodeRuneInString(c)
+	}
+	if m.UnmaskedSuffixLength != nil {
+		cfg.Keep = int(m.GetUnmaskedSuffixLength())
+	}
+	return &textTransform{format: f, detector: detect.New(detectTypes(m.GetEntityTypes())...), repl: redact.Mask(cfg)}
+}
+
+// textTransform rewrites text as it streams: redaction or masking.
+type textTransform struct {
+	format   redact.Format
+	detector *detect.Detector
+	repl     redact.Replacer
+	count    int
+}
+
+func (x *textTransform) writer(dst io.Writer) io.WriteCloser {
+	return redact.NewWriter(dst, x.format, x.detector, x.repl, &x.count)
+}
+
+// reader returns a reader of src's bytes, transformed, holding at most a
+// window of text at a time.
+func (x *textTransform) reader(src io.Reader) io.Reader {
+	r := &transformReader{src: src, chunk: make([]byte, 64<<10)}
+	r.w = x.writer(&r.out)
+	return r
+}
+
+type transformReader struct {
+	src   io.Reader
+	w     io.WriteCloser
+	out   bytes.Buffer
+	chunk []byte
+	done  bool
+	err   error
+}
+
+func (r *transformReader) Read(p []byte) (int, error) {
+	for r.out.Len() == 0 && !r.done {
+		n, err := r.src.Read(r.chunk)
+		if n > 0 {
+			if _, werr := r.w.Write(r.chunk[:n]); werr != nil {
+				return 0, werr
+			}
+		}
+		if err == io.EOF {
+			r.done = true
+			if cerr := r.w.Close(); cerr != nil {
+				return 0, cerr
+			}
+		} else if err != nil {
+			return 0, err
+		}
+	}
+	if r.out.Len() == 0 {
+		return 0, io.EOF
+	}
+	return r.out.Read(p)
+}
+
+// blockRule is a compiled blocking rule.
+type blockRule struct {
+	id string
+	re *regexp.Regexp
+}
+
+// ruleCache compiles an account's blocking rules once per settings
+// version.
+type ruleCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedRules
+}
+
+type cachedRules struct {
+	etag  string
+	rules []blockRule
+}
+
+// blockRules returns the rules of s that apply to type t.
+func (g *Gateway) blockRules(account string, s *sealgatev1.AccountSettings, t sealgatev1.ArtifactType) []blockRule {
+	pp := s.GetPrivacyPolicy()
+	if len(pp.GetBlockingRules()) == 0 || !policy.TextTypes[t] {
+		return nil
+	}
+	g.rules.mu.Lock()
+	c, ok := g.rules.entries[account]
+	g.rules.mu.Unlock()
+	if !ok || c.etag != s.GetEtag() || s.GetEtag() == "" {
+		c = cachedRules{etag: s.GetEtag()}
+		for _, r := range pp.GetBlockingRules() {
+			re, vs := policy.CompileRule("rule", r)
+			if re == nil || len(vs) > 0 {
+				continue // settings are validated when written; skip what no longer compiles
+			}
+			types := r.GetArtifactTypes()
+			if len(types) == 0 {
+				types = policy.DefaultBlockedTypes
+			}
+			for _, tt := range types {
+				if tt == t {
+					c.rules = append(c.rules, blockRule{id: r.GetId(), re: re})
+				}
+			}
+		}
+		g.rules.mu.Lock()
+		if g.rules.entries == nil || len(g.rules.entries) > 10000 {
+			g.rules.entries = map[string]cachedRules{}
+		}
+		g.rules.entries[account] = c
+		g.rules.mu.Unlock()
+	}
+	var out []blockRule
+	for _, r := range c.rules {
+		out = append(out, r)
+	}
+	return out
+}
+
+// errBlocked is an upload refused by a blocking rule.
+type errBlocked struct{ rule string }
+
+func (e *errBlocked) Error() string { return "gateway: content blocked by rule " + e.rule }
+
+func blockedStatus(rule string) error {
+	return newStatus(codes.FailedPrecondition, fmt.Sprintf("the content matches blocking rule %q and was not stored", rule),
+		ReasonContentBlocked, map[string]string{"rule_id": rule})
+}
+
+// blockOverlap is how much text a blocking scan keeps from one write to the
+// next, so a match across chunk boundaries is seen.
+const blockOverlap = 4 << 10
+
+// blockWriter passes content through to dst and fails with *errBlocked as
+// soon as a rule matches what it has seen.
+type blockWriter struct {
+	dst   io.Writer
+	rules []blockRule
+	tail  []byte
+}
+
+func (b *blockWriter) Write(p []byte) (int, error) {
+	scan := append(b.tail, p...)
+	for _, r := range b.rules {
+		if r.re.Match(scan) {
+			return 0, &errBlocked{rule: r.id}
+		}
+	}
+	if len(scan) > blockOverlap {
+		scan = scan[len(scan)-blockOverlap:]
+	}
+	b.tail = append(b.tail[:0], scan...)
+	return b.dst.Write(p)
+}
+
+// refuseBlocked ends an upload that matched a blocking rule: nothing was
+// stored (the caller removed what was staged). It records the audit event
+// and queues the notification for the sender's and agent's side before it
+// answers, so a crash after the answer still delivers it.
+func (g *Gateway) refuseBlocked(ctx context.Context, p *auth.Principal, plan *uploadPlan, rule string) error {
+	st := blockedStatus(rule)
+	h := plan.header
+	ev := notify.Event{ID: notify.NewID(), Type: notify.TypeContentBlocked, Account: p.Account, OccurredAt: g.now().UTC(),
+		RuleID: rule, ArtifactType: h.GetType().String(), EngagementID: h.GetEngagementId(), QueueID: h.GetQueueId(),
+		SIPZone: h.GetSipZone(), Uploader: p.Subject, Labels: h.GetLabels()}
+	detail := "rule " + rule
+	if g.cfg.Notifier != nil {
+		// The client may be gone; the notification must still be queued.
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if _, err := g.cfg.Notifier.Enqueue(qctx, ev); err != nil {
+			g.log.ErrorContext(ctx, "a blocked upload's notification could not be queued", "event", ev.ID, "rule", rule, "err", err)
+			detail += "; notification not queued"
+		}
+	}
+	e := audit.Event{Kind: audit.KindBlocked, Account: p.Account, Actor: p.Subject, Outcome: audit.OutcomeDenied, Detail: detail}
+	g.audit.Record(e)
+	g.log.InfoContext(ctx, "upload blocked", "rule", rule, "event", ev.ID, "type", h.GetType().String())
+	return st
+}

@@ -1,0 +1,243 @@
+package redact
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sealgate/sealgate/gateway/privacy/detect"
+)
+
+// MaxJSON bounds an AWS Transcribe JSON transcript, which is rewritten
+// whole (a two-hour call is a few megabytes).
+const MaxJSON = 64 << 20
+
+// ErrTooLarge means a transcript exceeds MaxJSON.
+var ErrTooLarge = errors.New("redact: transcript JSON larger than 64 MiB")
+
+// ErrNotTranscript means JSON content is not an AWS Transcribe transcript.
+var ErrNotTranscript = errors.New("redact: JSON content is not an AWS Transcribe transcript (results.transcripts, results.items)")
+
+// jsonWriter collects a Transcribe transcript and rewrites it on Close.
+type jsonWriter struct {
+	dst   io.Writer
+	d     *detect.Detector
+	repl  Replacer
+	count *int
+	buf   bytes.Buffer
+}
+
+func (w *jsonWriter) Write(p []byte) (int, error) {
+	if w.buf.Len()+len(p) > MaxJSON {
+		return 0, ErrTooLarge
+	}
+	return w.buf.Write(p)
+}
+
+func (w *jsonWriter) Close() error {
+	out, n, err := RedactTranscribe(w.buf.Bytes(), w.d, w.repl)
+	if err != nil {
+		return err
+	}
+	if w.count != nil {
+		*w.count += n
+	}
+	_, err = w.dst.Write(out)
+	return err
+}
+
+// transcript is the part of a Transcribe document that is rewritten; every
+// other field is kept as it was.
+type transcript struct {
+	doc     map[string]any
+	results map[string]any
+	items   []map[string]any
+}
+
+func parseTranscribe(data []byte) (*transcript, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotTranscript, err)
+	}
+	results, ok := doc["results"].(map[string]any)
+	if !ok {
+		return nil, ErrNotTranscript
+	}
+	t := &transcript{doc: doc, results: results}
+	rawItems, _ := results["items"].([]any)
+	for _, it := range rawItems {
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil, ErrNotTranscript
+		}
+		t.items = append(t.items, m)
+	}
+	return t, nil
+}
+
+// content returns an item's word and whether it is a pronunciation.
+func content(item map[string]any) (string, bool) {
+	alts, _ := item["alternatives"].([]any)
+	if len(alts) == 0 {
+		return "", false
+	}
+	a, _ := alts[0].(map[string]any)
+	c, _ := a["content"].(string)
+	return c, item["type"] != "punctuation"
+}
+
+func setContent(item map[string]any, s string) {
+	alts, _ := item["alternatives"].([]any)
+	for _, a := range alts {
+		if m, ok := a.(map[string]any); ok {
+			m["content"] = s
+		}
+	}
+}
+
+// itemText joins the items' words as the transcript reads them, and
+// returns the byte range of each item in it.
+func itemText(items []map[string]any) (string, [][2]int) {
+	var b strings.Builder
+	ranges := make([][2]int, len(items))
+	for i, it := range items {
+		c, word := content(it)
+		if word && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		ranges[i] = [2]int{b.Len(), b.Len() + len(c)}
+		b.WriteString(c)
+	}
+	return b.String(), ranges
+}
+
+// itemSpans returns, for each entity found in the items' text, the indices
+// of the items it covers.
+func itemSpans(items []map[string]any, d *detect.Detector) ([]detect.Span, [][]int) {
+	text, ranges := itemText(items)
+	spans := d.Find(text)
+	covered := make([][]int, len(spans))
+	for k, s := range spans {
+		for i, r := range ranges {
+			if r[1] > r[0] && r[0] < s.End && s.Start < r[1] {
+				covered[k] = append(covered[k], i)
+			}
+		}
+	}
+	return spans, covered
+}
+
+// RedactTranscribe rewrites an AWS Transcribe JSON transcript: every
+// entity in results.transcripts[].transcript is replaced in the text, and
+// every word item an entity covers gets the replacement as its content.
+// Timings, speakers, confidences and all other fields are kept. It returns
+// the new document and the number of entities replaced in the items.
+func RedactTranscribe(data []byte, d *detect.Detector, repl Replacer) ([]byte, int, error) {
+	t, err := parseTranscribe(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	if trs, ok := t.results["transcripts"].([]any); ok {
+		for _, tr := range trs {
+			m, ok := tr.(map[string]any)
+			if !ok {
+				continue
+			}
+			if s, ok := m["transcript"].(string); ok {
+				m["transcript"] = replaceAll(s, d.Find(s), repl)
+			}
+		}
+	}
+	spans, covered := itemSpans(t.items, d)
+	text, _ := itemText(t.items)
+	for k, s := range spans {
+		r := repl(text[s.Start:s.End], s.Type)
+		for _, i := range covered[k] {
+			setContent(t.items[i], r)
+		}
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(t.doc); err != nil {
+		return nil, 0, err
+	}
+	return out.Bytes(), len(spans), nil
+}
+
+// replaceAll returns s with each span replaced.
+func replaceAll(s string, spans []detect.Span, repl Replacer) string {
+	var b strings.Builder
+	pos := 0
+	for _, sp := range spans {
+		b.WriteString(s[pos:sp.Start])
+		b.WriteString(repl(s[sp.Start:sp.End], sp.Type))
+		pos = sp.End
+	}
+	b.WriteString(s[pos:])
+	return b.String()
+}
+
+// TimeRange is a stretch of a recording.
+type TimeRange struct {
+	Start, End time.Duration
+	Type       detect.Type
+}
+
+// TranscribeTimes returns the time ranges of the word items that hold
+// personal data in an AWS Transcribe JSON transcript.
+func TranscribeTimes(data []byte, d *detect.Detector) ([]TimeRange, error) {
+	t, err := parseTranscribe(data)
+	if err != nil {
+		return nil, err
+	}
+	spans, covered := itemSpans(t.items, d)
+	var out []TimeRange
+	for k, idx := range covered {
+		var r TimeRange
+		r.Type = spans[k].Type
+		first := true
+		for _, i := range idx {
+			st, ok1 := seconds(t.items[i]["start_time"])
+			en, ok2 := seconds(t.items[i]["end_time"])
+			if !ok1 || !ok2 {
+				continue
+			}
+			if first || st < r.Start {
+				r.Start = st
+			}
+			if first || en > r.End {
+				r.End = en
+			}
+			first = false
+		}
+		if !first {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func seconds(v any) (time.Duration, bool) {
+	var s string
+	switch x := v.(type) {
+	case json.Number:
+		s = x.String()
+	case string:
+		s = x
+	default:
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, false
+	}
+	return time.Duration(f * float64(time.Second)), true
+}
