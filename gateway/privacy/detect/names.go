@@ -27,6 +27,28 @@ var notNames = map[string]bool{
 	"looking": true, "afraid": true, "glad": true, "happy": true, "sure": true,
 }
 
+// nameStart is what a word can start: cues (by their first word) and
+// titles, looked up once per word.
+type nameStart struct {
+	cues  [][]string
+	title bool
+}
+
+var nameStarts = func() map[string]nameStart {
+	m := map[string]nameStart{}
+	for _, c := range nameCues {
+		s := m[c[0]]
+		s.cues = append(s.cues, c)
+		m[c[0]] = s
+	}
+	for t := range titles {
+		s := m[t]
+		s.title = true
+		m[t] = s
+	}
+	return m
+}()
+
 func capitalized(text string, t token) bool {
 	r, _ := utf8.DecodeRuneInString(text[t.start:t.end])
 	if !unicode.IsUpper(r) || notNames[t.lower] {
@@ -45,8 +67,12 @@ func capitalized(text string, t token) bool {
 // in lowercase by a transcriber, or without a cue, is missed.
 func findNames(text string, toks []token, add func(Span)) {
 	for i := range toks {
+		start := toks[i].info.name
+		if start == nil {
+			continue
+		}
 		score, next := 0.0, -1
-		for _, cue := range nameCues {
+		for _, cue := range start.cues {
 			if i+len(cue) <= len(toks) && matchCue(toks[i:i+len(cue)], cue) {
 				score, next = 0.7, i+len(cue)
 				if len(cue) == 2 && (cue[0] == "this" || cue[0] == "i") || cue[0] == "i'm" {
@@ -55,7 +81,7 @@ func findNames(text string, toks []token, add func(Span)) {
 				break
 			}
 		}
-		if next < 0 && titles[strings.TrimSuffix(toks[i].lower, ".")] && i+1 < len(toks) {
+		if next < 0 && start.title && i+1 < len(toks) && isTitle(text, toks[i]) {
 			score, next = 0.8, i+1
 		}
 		if next < 0 || next >= len(toks) || !capitalized(text, toks[next]) {
@@ -67,6 +93,16 @@ func findNames(text string, toks []token, add func(Span)) {
 		}
 		add(Span{Start: toks[next].start, End: toks[end].end, Type: PersonName, Score: score})
 	}
+}
+
+// isTitle reports whether t is written as a title: capitalized, and not
+// part of an address or domain ("example.mx").
+func isTitle(text string, t token) bool {
+	r, _ := utf8.DecodeRuneInString(text[t.start:])
+	if !unicode.IsUpper(r) {
+		return false
+	}
+	return t.start == 0 || !strings.ContainsRune(".@/", rune(text[t.start-1]))
 }
 
 func matchCue(toks []token, cue []string) bool {

@@ -1,7 +1,7 @@
 package detect
 
 import (
-	"regexp"
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -12,56 +12,85 @@ import (
 // Regions are the regions whose phone number plans are checked.
 var Regions = []string{"US", "AU", "BR", "CA", "DE", "JP", "MX", "SG"}
 
-// token is a word or number of a text, with its byte offsets.
+// token is a word or number of a text, with its byte offsets. lower is
+// the word lowercased when it could be a word some scanner looks up
+// (mayBeKeyword), else the word as written.
 type token struct {
 	start, end int
 	lower      string
+	info       *wordInfo
 }
 
 // tokenize splits text into runs of letters and digits (Unicode), plus
-// single kanji digits, keeping byte offsets.
-func tokenize(text string) []token {
-	var out []token
+// single kanji digits, keeping byte offsets. ASCII, most of any
+// transcript, takes a fast path.
+func tokenize(text string, out []token) []token {
+	out = out[:0]
 	start := -1
-	for i, r := range text {
-		word := unicode.IsLetter(r) || unicode.IsDigit(r) || r == '\''
-		if isKanjiDigit(r) {
-			if start >= 0 {
-				out = append(out, token{start, i, strings.ToLower(text[start:i])})
-				start = -1
+	emit := func(end int) {
+		t := token{start: start, end: end, lower: text[start:end], info: plainWord}
+		if mayBeKeyword(t.lower) {
+			t.lower = strings.ToLower(t.lower)
+			t.info = lookup(t.lower)
+		}
+		out = append(out, t)
+		start = -1
+	}
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			word := asciiWord[c]
+			switch {
+			case word && start < 0:
+				start = i
+			case !word && start >= 0:
+				emit(i)
 			}
-			out = append(out, token{i, i + utf8.RuneLen(r), string(r)})
+			i++
 			continue
 		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		if isKanjiDigit(r) {
+			if start >= 0 {
+				emit(i)
+			}
+			d, _ := kanjiDigit(text[i : i+size])
+			out = append(out, token{start: i, end: i + size, lower: text[i : i+size], info: kanjiWords[d-'0']})
+			i += size
+			continue
+		}
+		word := unicode.IsLetter(r) || unicode.IsDigit(r)
 		switch {
 		case word && start < 0:
 			start = i
 		case !word && start >= 0:
-			out = append(out, token{start, i, strings.ToLower(text[start:i])})
-			start = -1
+			emit(i)
 		}
+		i += size
 	}
 	if start >= 0 {
-		out = append(out, token{start, len(text), strings.ToLower(text[start:])})
+		emit(len(text))
 	}
 	return out
 }
 
+// asciiWord marks the ASCII bytes of words: letters, digits, apostrophe.
+var asciiWord = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = isLetter(byte(c)) || isDigit(byte(c)) || c == '\''
+	}
+	return t
+}()
+
 // tokensBefore returns up to n tokens that end at or before pos.
 func tokensBefore(toks []token, pos, n int) []token {
-	i := len(toks)
-	for i > 0 && toks[i-1].end > pos {
-		i--
-	}
+	i := sort.Search(len(toks), func(k int) bool { return toks[k].end > pos })
 	return toks[max(0, i-n):i]
 }
 
 // tokensAfter returns up to n tokens that start at or after pos.
 func tokensAfter(toks []token, pos, n int) []token {
-	i := 0
-	for i < len(toks) && toks[i].start < pos {
-		i++
-	}
+	i := sort.Search(len(toks), func(k int) bool { return toks[k].start >= pos })
 	return toks[i:min(len(toks), i+n)]
 }
 
@@ -108,32 +137,61 @@ func anyIn(toks []token, set map[string]bool) bool {
 	return false
 }
 
-// digitRunRE finds numbers with the separators people and transcribers put
-// in phone, card and id numbers.
-var digitRunRE = regexp.MustCompile(`\+?\(?\d(?:[\d]|[ .\-/()]\d|\) ?\d){5,}`)
+// shape returns raw with every digit written as 9 and '-' as ' ': the
+// form the layouts of ids are compared in (cheaper than a pattern each).
+func shape(raw string) string {
+	b := []byte(raw)
+	for i, c := range b {
+		switch {
+		case isDigit(c):
+			b[i] = '9'
+		case c == '-':
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}
 
-var (
-	dateRE   = regexp.MustCompile(`^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})$`)
-	ssnRE    = regexp.MustCompile(`^\d{3}-\d{2}-\d{4}$`)
-	threeRE  = regexp.MustCompile(`^\d{3}[ -]\d{3}[ -]\d{3}$`)
-	cpfRE    = regexp.MustCompile(`^\d{3}\.\d{3}\.\d{3}-\d{2}$`)
-	fourRE   = regexp.MustCompile(`^\d{4}[ -]\d{4}[ -]\d{4}$`)
-	steuerRE = regexp.MustCompile(`^\d{2} ?\d{3} ?\d{3} ?\d{3}$`)
-)
+// isDate reports a date: 2024-03-15, 15/03/2024, 3.15.24, with one kind of
+// separator.
+func isDate(raw string) bool {
+	var groups [3]int
+	n, sep := 0, byte(0)
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if isDigit(c) {
+			groups[n]++
+			continue
+		}
+		if c != '-' && c != '/' && c != '.' || sep != 0 && c != sep || n == 2 {
+			return false
+		}
+		sep = c
+		n++
+	}
+	a, b, y := groups[0], groups[1], groups[2]
+	return n == 2 && (a == 4 && b >= 1 && b <= 2 && y >= 1 && y <= 2 || a >= 1 && a <= 2 && b >= 1 && b <= 2 && y >= 2 && y <= 4)
+}
 
 // findDigitRuns classifies every number written with digits.
 func findDigitRuns(text string, toks []token, add func(Span)) {
-	for _, m := range digitRunRE.FindAllStringIndex(text, -1) {
-		start, end := m[0], m[1]
+	lo := 0
+	digitRuns(text, func(start, end int) {
 		raw := text[start:end]
 		// A run glued to letters (an id like AB1234567) is not ours.
 		if start > 0 && isWordByte(text[start-1]) || end < len(text) && isWordByte(text[end]) {
-			continue
+			return
 		}
-		if s, ok := classifyNumber(text, toks, start, end, raw, digitsOf(raw)); ok {
+		// Runs come in order: move a cursor to the first token of the run
+		// and give the classifier just the tokens around it.
+		for lo < len(toks) && toks[lo].end <= start {
+			lo++
+		}
+		near := toks[max(0, lo-8):min(len(toks), lo+64)]
+		if s, ok := classifyNumber(text, near, start, end, raw, digitsOf(raw)); ok {
 			add(s)
 		}
-	}
+	})
 }
 
 func isWordByte(b byte) bool {
@@ -141,13 +199,13 @@ func isWordByte(b byte) bool {
 }
 
 func digitsOf(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			b.WriteRune(r)
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			b = append(b, s[i])
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
 // classifyNumber decides what the number text[start:end] (digits d) is,
@@ -157,26 +215,29 @@ func classifyNumber(text string, toks []token, start, end int, raw, d string) (S
 	if anyIn(before, negativeContext) || start > 0 && strings.ContainsRune("#№", rune(text[start-1])) {
 		return Span{}, false
 	}
-	if dateRE.MatchString(raw) || anyIn(after, unitWords) || currencyBefore(text, start) {
+	if isDate(raw) || anyIn(after, unitWords) || currencyBefore(text, start) {
 		return Span{}, false
 	}
-	span := func(t Type, score float64) (Span, bool) { return Span{Start: start, End: end, Type: t, Score: score}, true }
+	span := func(t Type, score float64) (Span, bool) {
+		return Span{Start: start, End: end, Type: t, Score: score}, true
+	}
 	idCtx := anyIn(before, idContext)
+	sh := shape(raw)
 	switch {
-	case ssnRE.MatchString(raw) && validSSN(d):
+	case sh == "999 99 9999" && strings.Count(raw, "-") == 2 && validSSN(d):
 		return span(NationalID, 0.9)
-	case cpfRE.MatchString(raw) && validCPF(d):
+	case sh == "999.999.999 99" && validCPF(d):
 		return span(NationalID, 0.95)
-	case threeRE.MatchString(raw) && (validSIN(d) || validTFN(d)):
+	case sh == "999 999 999" && (validSIN(d) || validTFN(d)):
 		return span(NationalID, 0.85)
-	case fourRE.MatchString(raw) && validMyNumber(d):
+	case sh == "9999 9999 9999" && validMyNumber(d):
 		return span(NationalID, 0.85)
 	case len(d) >= 13 && len(d) <= 19 && luhn(d) && consistentSeparators(raw):
 		return span(Card, 0.95)
 	case idCtx && len(d) == 9 && (validSSN(d) || validSIN(d) || validTFN(d)),
 		idCtx && len(d) == 11 && (validCPF(d) || validSteuerID(d)),
 		idCtx && len(d) == 12 && validMyNumber(d),
-		steuerRE.MatchString(raw) && len(d) == 11 && validSteuerID(d) && idCtx:
+		(sh == "99999999999" || sh == "99 999 999 999") && validSteuerID(d) && idCtx:
 		return span(NationalID, 0.9)
 	case anyIn(before, accountContext) && len(d) >= 6 && len(d) <= 34:
 		return span(BankAccount, 0.8)
@@ -215,8 +276,15 @@ func possiblePhone(raw, d string) bool {
 		return false
 	}
 	if strings.HasPrefix(raw, "+") {
+		// Written internationally, a number with a real country code is a
+		// phone number even when the plan calls it impossible (Mexico's old
+		// "+52 1" mobile prefix, say): recall first.
 		n, err := phonenumbers.Parse(raw, "")
-		return err == nil && phonenumbers.IsPossibleNumber(n)
+		if err != nil {
+			return false
+		}
+		national := len(phonenumbers.GetNationalSignificantNumber(n))
+		return phonenumbers.IsPossibleNumber(n) || national >= 6 && national <= 13
 	}
 	for _, region := range Regions {
 		n, err := phonenumbers.Parse(raw, region)

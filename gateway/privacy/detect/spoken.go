@@ -1,6 +1,9 @@
 package detect
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // numberWords maps number words of the regions' languages (English,
 // Spanish, Portuguese, German, French) to their digit.
@@ -28,67 +31,77 @@ var fillerWords = map[string]bool{
 	"eh": true, "ah": true, "dash": true, "hyphen": true,
 }
 
-func isKanjiDigit(r rune) bool { return strings.ContainsRune("〇零一二三四五六七八九", r) }
+func isKanjiDigit(r rune) bool {
+	switch r {
+	case '〇', '零', '一', '二', '三', '四', '五', '六', '七', '八', '九':
+		return true
+	}
+	return false
+}
 
 func kanjiDigit(s string) (byte, bool) {
-	i := strings.Index("〇一二三四五六七八九", s)
-	if i < 0 {
-		if s == "零" {
-			return '0', true
-		}
+	r, size := utf8.DecodeRuneInString(s)
+	if size != len(s) || !isKanjiDigit(r) {
 		return 0, false
 	}
-	return byte('0' + i/len("一")), true
+	if r == '零' || r == '〇' {
+		return '0', true
+	}
+	return byte('0' + strings.IndexRune("〇一二三四五六七八九", r)/len("一")), true
 }
 
 // tokenDigits returns the digits a token stands for, if any.
 func tokenDigits(t token) (string, bool) {
-	if d, ok := numberWords[t.lower]; ok {
-		return string(d), true
+	if d := t.info.digit; d != 0 {
+		return digitStrings[d-'0'], true
 	}
-	if d, ok := kanjiDigit(t.lower); ok {
-		return string(d), true
-	}
-	if t.lower != "" && strings.Trim(t.lower, "0123456789") == "" && len(t.lower) <= 4 {
+	if len(t.lower) <= 4 && isASCIIDigits(t.lower) {
 		return t.lower, true // a short numeral among spoken digits: "four one five 555 ..."
 	}
 	return "", false
 }
+
+var digitStrings = [10]string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
 
 // findSpoken finds numbers spoken as words ("four one five five five five
 // one two one two", "oh", "double five"), in any mix with short numerals,
 // and classifies what their digits spell.
 func findSpoken(text string, toks []token, add func(Span)) {
 	for i := 0; i < len(toks); {
+		if t := toks[i]; t.info.digit == 0 && t.info.repeat == 0 && !isDigit(t.lower[0]) {
+			i++ // the common case: a word that starts no number
+			continue
+		}
 		var digits strings.Builder
 		words, j, last := 0, i, -1
-		repeat := 1
+		repeat, prevEnd := 1, -1 // prevEnd: the end of the last token taken
 		for j < len(toks) {
 			t := toks[j]
-			if r, ok := repeatWords[t.lower]; ok && j+1 < len(toks) {
+			if prevEnd >= 0 && gapTooWide(text, prevEnd, t.start) {
+				break
+			}
+			if r := t.info.repeat; r > 0 && j+1 < len(toks) {
 				if _, next := tokenDigits(toks[j+1]); next {
-					repeat = r
+					repeat, prevEnd = r, t.end
 					j++
 					continue
 				}
 			}
 			if d, ok := tokenDigits(t); ok {
-				if last >= 0 && gapTooWide(text, toks[last].end, t.start) {
-					break
-				}
 				for k := 0; k < repeat; k++ {
 					digits.WriteString(d)
 				}
 				repeat = 1
-				if _, isWord := numberWords[t.lower]; isWord || !isASCIIDigits(t.lower) {
+				if t.info.digit != 0 {
 					words++
 				}
-				last = j
+				last, prevEnd = j, t.end
 				j++
 				continue
 			}
-			if fillerWords[t.lower] && last >= 0 && j+1 < len(toks) {
+			if t.info.filler && last >= 0 && j+1 < len(toks) {
 				if _, next := tokenDigits(toks[j+1]); next {
+					prevEnd = t.end
 					j++
 					continue
 				}
@@ -102,7 +115,7 @@ func findSpoken(text string, toks []token, add func(Span)) {
 		d := digits.String()
 		if words >= 2 && len(d) >= 7 {
 			start, end := toks[i].start, toks[last].end
-			if s, ok := classifySpoken(text, toks, start, end, d); ok {
+			if s, ok := classifySpoken(text, toks[max(0, i-8):min(len(toks), last+4)], start, end, d); ok {
 				add(s)
 			}
 		}
@@ -117,7 +130,14 @@ func gapTooWide(text string, from, to int) bool {
 	return strings.ContainsAny(gap, ".;:!?\n") || len(gap) > 6
 }
 
-func isASCIIDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
+func isASCIIDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // classifySpoken decides what the digits of a spoken number are. A spoken
 // run of seven or more digits in a contact-center conversation is personal

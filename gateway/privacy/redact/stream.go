@@ -75,6 +75,7 @@ type textWriter struct {
 	vtt   bool
 	count *int
 	buf   []byte
+	out   bytes.Buffer
 	err   error
 }
 
@@ -83,11 +84,15 @@ func (w *textWriter) Write(p []byte) (int, error) {
 		return 0, w.err
 	}
 	w.buf = append(w.buf, p...)
-	for len(w.buf) >= window {
-		if err := w.flush(false); err != nil {
+	start := 0
+	for len(w.buf)-start >= window {
+		n, err := w.flush(w.buf[start:start+window], false)
+		if err != nil {
 			return 0, err
 		}
+		start += n
 	}
+	w.buf = append(w.buf[:0], w.buf[start:]...)
 	return len(p), nil
 }
 
@@ -95,106 +100,138 @@ func (w *textWriter) Close() error {
 	if w.err != nil {
 		return w.err
 	}
-	return w.flush(true)
+	_, err := w.flush(w.buf, true)
+	w.buf = w.buf[:0]
+	return err
 }
 
-// flush redacts the buffer and writes out all of it (final) or all but the
-// held-back overlap, cut at white space outside any entity.
-func (w *textWriter) flush(final bool) error {
-	text := string(w.buf)
-	view := text
+// flush redacts chunk and writes out all of it (final) or all but the
+// held-back overlap, cut at a line break or white space outside any
+// entity. It returns how many bytes of chunk it wrote out.
+func (w *textWriter) flush(chunk []byte, final bool) (int, error) {
+	text := string(chunk)
+	var pieces []piece
 	if w.vtt {
-		view = blankCueTimings(text)
+		pieces = w.findVTT(text)
+	} else {
+		for _, s := range w.d.Find(text) {
+			pieces = append(pieces, piece{start: s.Start, end: s.End, entityStart: s.Start, entityEnd: s.End, first: true, value: text[s.Start:s.End], typ: s.Type})
+		}
 	}
-	spans := w.d.Find(view)
 	cut := len(text)
 	if !final {
-		cut = len(text) - overlap
-		for cut > 0 && !isSpace(text[cut-1]) {
-			cut--
-		}
-		for _, s := range spans {
-			if s.Start < cut && s.End > cut {
-				cut = s.Start
+		cut = holdBack(text)
+		// No entity is longer than the overlap, so one that straddles the
+		// cut starts well after the beginning of the window.
+		for _, p := range pieces {
+			if p.start < cut && p.entityEnd > cut {
+				cut = p.entityStart
 			}
 		}
-		if cut == 0 { // one huge token: let it through unredacted rather than grow without bound
-			cut = len(text) - overlap
-		}
 	}
-	var out bytes.Buffer
+	w.out.Reset()
 	pos := 0
-	for _, s := range spans {
-		if s.End > cut {
+	for _, p := range pieces {
+		if p.entityEnd > cut {
 			break
 		}
-		out.WriteString(text[pos:s.Start])
-		out.WriteString(w.replaceSpan(text, view, s))
-		pos = s.End
-		if w.count != nil {
-			*w.count++
+		w.out.WriteString(text[pos:p.start])
+		if p.first {
+			w.out.WriteString(w.repl(p.value, p.typ))
+			if w.count != nil {
+				*w.count++
+			}
 		}
+		pos = p.end
 	}
-	out.WriteString(text[pos:cut])
-	if _, err := w.dst.Write(out.Bytes()); err != nil {
+	w.out.WriteString(text[pos:cut])
+	if _, err := w.dst.Write(w.out.Bytes()); err != nil {
 		w.err = err
-		return err
+		return 0, err
 	}
-	w.buf = append(w.buf[:0], text[cut:]...)
-	return nil
+	return cut, nil
 }
 
-// replaceSpan returns the replacement of span s; in WebVTT, lines that are
-// cue timings inside the span are kept as they are, and the entity's parts
-// on other lines are removed.
-func (w *textWriter) replaceSpan(text, view string, s detect.Span) string {
-	value := text[s.Start:s.End]
-	if !w.vtt || view[s.Start:s.End] == value {
-		return w.repl(value, s.Type)
-	}
-	var out strings.Builder
-	placed := false
-	for i := s.Start; i < s.End; {
-		j := i
-		protected := view[i] != text[i] || text[i] == '\n'
-		for j < s.End && (view[j] != text[j] || text[j] == '\n') == protected {
-			j++
+// piece is the part of an entity that lies in one stretch of text: the
+// first piece gets the replacement, the others are removed. entityStart
+// and entityEnd bound the whole entity.
+type piece struct {
+	start, end             int
+	entityStart, entityEnd int
+	first                  bool
+	value                  string
+	typ                    detect.Type
+}
+
+// findVTT finds entities in the cue text of a WebVTT document, read as one
+// running text (so a number said across two cues is found whole), and
+// returns where they lie in text. Headers, cue identifiers, timing lines
+// and NOTE, STYLE and REGION blocks are never examined or changed.
+func (w *textWriter) findVTT(text string) []piece {
+	type seg struct{ view, text, n int }
+	var view strings.Builder
+	var segs []seg
+	lines := strings.SplitAfter(text, "\n")
+	skipBlock := false
+	for i, pos := 0, 0; i < len(lines); pos, i = pos+len(lines[i]), i+1 {
+		line := strings.TrimRight(lines[i], "\r\n")
+		next := ""
+		if i+1 < len(lines) {
+			next = lines[i+1]
 		}
 		switch {
-		case protected:
-			out.WriteString(text[i:j])
-		case !placed:
-			out.WriteString(w.repl(value, s.Type))
-			placed = true
+		case line == "":
+			skipBlock = false
+			continue
+		case skipBlock, strings.Contains(line, "-->"), strings.HasPrefix(line, "WEBVTT"), strings.Contains(next, "-->"):
+			continue // a header, a timing line or a cue identifier
+		case strings.HasPrefix(line, "NOTE"), strings.HasPrefix(line, "STYLE"), strings.HasPrefix(line, "REGION"):
+			skipBlock = true
+			continue
 		}
-		i = j
+		if view.Len() > 0 {
+			view.WriteByte(' ')
+		}
+		segs = append(segs, seg{view: view.Len(), text: pos, n: len(line)})
+		view.WriteString(line)
 	}
-	return out.String()
+	v := view.String()
+	var out []piece
+	for _, s := range w.d.Find(v) {
+		var ps []piece
+		for _, g := range segs {
+			a, b := max(s.Start, g.view), min(s.End, g.view+g.n)
+			if a < b {
+				ps = append(ps, piece{start: g.text + a - g.view, end: g.text + b - g.view})
+			}
+		}
+		for k := range ps {
+			ps[k].entityStart, ps[k].entityEnd = ps[0].start, ps[len(ps)-1].end
+			ps[k].first, ps[k].value, ps[k].typ = k == 0, v[s.Start:s.End], s.Type
+		}
+		out = append(out, ps...)
+	}
+	return out
+}
+
+// holdBack returns where to cut a full window: after the last blank line
+// (a WebVTT cue boundary) or line break before the overlap, else the last
+// white space, else (one long token) just before the overlap.
+func holdBack(text string) int {
+	limit := len(text) - overlap
+	tail := text[limit-overlap : limit]
+	if i := strings.LastIndex(tail, "\n\n"); i >= 0 {
+		return limit - overlap + i + 2
+	}
+	if i := strings.LastIndexByte(tail, '\n'); i >= 0 {
+		return limit - overlap + i + 1
+	}
+	for cut := limit; cut > limit-overlap; cut-- {
+		if isSpace(text[cut-1]) {
+			return cut
+		}
+	}
+	return limit
 }
 
 func isSpace(b byte) bool { return b == ' ' || b == '\n' || b == '\t' || b == '\r' }
-
-// blankCueTimings returns text with WebVTT lines that are not cue text
-// (the header, timing lines, NOTE/STYLE/REGION blocks) blanked, so that
-// detection never sees a timestamp, while byte offsets stay the same.
-func blankCueTimings(text string) string {
-	b := []byte(text)
-	start := 0
-	for start < len(b) {
-		end := bytes.IndexByte(b[start:], '\n')
-		if end < 0 {
-			end = len(b)
-		} else {
-			end += start
-		}
-		line := string(b[start:end])
-		if strings.Contains(line, "-->") || strings.HasPrefix(line, "WEBVTT") || strings.HasPrefix(line, "NOTE") ||
-			strings.HasPrefix(line, "STYLE") || strings.HasPrefix(line, "REGION") {
-			for k := start; k < end; k++ {
-				b[k] = ' '
-			}
-		}
-		start = end + 1
-	}
-	return string(b)
-}

@@ -15,10 +15,10 @@ import (
 
 // MaxJSON bounds an AWS Transcribe JSON transcript, which is rewritten
 // whole (a two-hour call is a few megabytes).
-const MaxJSON = 64 << 20
+const MaxJSON = 16 << 20
 
 // ErrTooLarge means a transcript exceeds MaxJSON.
-var ErrTooLarge = errors.New("redact: transcript JSON larger than 64 MiB")
+var ErrTooLarge = errors.New("redact: transcript JSON larger than 16 MiB")
 
 // ErrNotTranscript means JSON content is not an AWS Transcribe transcript.
 var ErrNotTranscript = errors.New("redact: JSON content is not an AWS Transcribe transcript (results.transcripts, results.items)")
@@ -135,41 +135,82 @@ func itemSpans(items []map[string]any, d *detect.Detector) ([]detect.Span, [][]i
 }
 
 // RedactTranscribe rewrites an AWS Transcribe JSON transcript: every
-// entity in results.transcripts[].transcript is replaced in the text, and
-// every word item an entity covers gets the replacement as its content.
-// Timings, speakers, confidences and all other fields are kept. It returns
-// the new document and the number of entities replaced in the items.
+// entity in a "transcript" text (results.transcripts[], audio_segments[])
+// is replaced in the text, and every word item an entity covers (in
+// results.items and in each channel's items) gets the replacement as its
+// content. Timings, speakers, confidences and all other fields are kept.
+// It returns the new document and the number of entities replaced in item
+// lists.
 func RedactTranscribe(data []byte, d *detect.Detector, repl Replacer) ([]byte, int, error) {
 	t, err := parseTranscribe(data)
 	if err != nil {
 		return nil, 0, err
 	}
-	if trs, ok := t.results["transcripts"].([]any); ok {
-		for _, tr := range trs {
-			m, ok := tr.(map[string]any)
-			if !ok {
-				continue
-			}
-			if s, ok := m["transcript"].(string); ok {
-				m["transcript"] = replaceAll(s, d.Find(s), repl)
-			}
-		}
-	}
-	spans, covered := itemSpans(t.items, d)
-	text, _ := itemText(t.items)
-	for k, s := range spans {
-		r := repl(text[s.Start:s.End], s.Type)
-		for _, i := range covered[k] {
-			setContent(t.items[i], r)
-		}
-	}
+	n := redactNode(t.results, d, repl)
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(t.doc); err != nil {
 		return nil, 0, err
 	}
-	return out.Bytes(), len(spans), nil
+	return out.Bytes(), n, nil
+}
+
+// redactNode rewrites every "transcript" string and every list of word
+// items under v, wherever the format puts them.
+func redactNode(v any, d *detect.Detector, repl Replacer) int {
+	n := 0
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if s, ok := val.(string); ok && k == "transcript" {
+				x[k] = replaceAll(s, d.Find(s), repl)
+				continue
+			}
+			if list, ok := val.([]any); ok && k == "items" {
+				if items, ok := wordItems(list); ok {
+					n += redactItems(items, d, repl)
+					continue
+				}
+			}
+			n += redactNode(val, d, repl)
+		}
+	case []any:
+		for _, e := range x {
+			n += redactNode(e, d, repl)
+		}
+	}
+	return n
+}
+
+// wordItems returns list as word items when its elements carry
+// alternatives (speaker_labels' items carry only times and are left
+// alone).
+func wordItems(list []any) ([]map[string]any, bool) {
+	var out []map[string]any
+	for _, e := range list {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if _, ok := m["alternatives"]; !ok {
+			return nil, false
+		}
+		out = append(out, m)
+	}
+	return out, len(out) > 0
+}
+
+func redactItems(items []map[string]any, d *detect.Detector, repl Replacer) int {
+	spans, covered := itemSpans(items, d)
+	text, _ := itemText(items)
+	for k, s := range spans {
+		r := repl(text[s.Start:s.End], s.Type)
+		for _, i := range covered[k] {
+			setContent(items[i], r)
+		}
+	}
+	return len(spans)
 }
 
 // replaceAll returns s with each span replaced.
