@@ -98,6 +98,7 @@ func (s *accountService) UpdateAccountSettings(ctx context.Context, req *sealgat
 	if err != nil {
 		return nil, g.toStatus(ctx, "update settings", err)
 	}
+	g.forgetSettings(account) // this gateway's reads see the change at once
 	g.log.InfoContext(ctx, "account settings updated", "account", account, "actor", p.Subject,
 		"created", created, "paths", paths)
 	g.audit.Record(audit.Event{Kind: audit.KindSettingsChange, Account: account, Actor: p.Subject,

@@ -37,6 +37,13 @@ type cachedSettings struct {
 	at time.Time
 }
 
+// forgetSettings drops account's cached settings.
+func (g *Gateway) forgetSettings(account string) {
+	g.settings.mu.Lock()
+	delete(g.settings.entries, account)
+	g.settings.mu.Unlock()
+}
+
 // cachedSettings returns account's settings, at most settingsTTL old.
 func (g *Gateway) cachedSettings(ctx context.Context, account string) (*sealgatev1.AccountSettings, error) {
 	now := g.now()

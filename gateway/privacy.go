@@ -3,9 +3,11 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -141,8 +143,9 @@ func (r *transformReader) Read(p []byte) (int, error) {
 
 // blockRule is a compiled blocking rule.
 type blockRule struct {
-	id string
-	re *regexp.Regexp
+	id    string
+	re    *regexp.Regexp
+	types []sealgatev1.ArtifactType
 }
 
 // ruleCache compiles an account's blocking rules once per settings
@@ -177,11 +180,7 @@ func (g *Gateway) blockRules(account string, s *sealgatev1.AccountSettings, t se
 			if len(types) == 0 {
 				types = policy.DefaultBlockedTypes
 			}
-			for _, tt := range types {
-				if tt == t {
-					c.rules = append(c.rules, blockRule{id: r.GetId(), re: re})
-				}
-			}
+			c.rules = append(c.rules, blockRule{id: r.GetId(), re: re, types: types})
 		}
 		g.rules.mu.Lock()
 		if g.rules.entries == nil || len(g.rules.entries) > 10000 {
@@ -192,7 +191,9 @@ func (g *Gateway) blockRules(account string, s *sealgatev1.AccountSettings, t se
 	}
 	var out []blockRule
 	for _, r := range c.rules {
-		out = append(out, r)
+		if slices.Contains(r.types, t) {
+			out = append(out, r)
+		}
 	}
 	return out
 }
@@ -257,4 +258,27 @@ func (g *Gateway) refuseBlocked(ctx context.Context, p *auth.Principal, plan *up
 	g.audit.Record(e)
 	g.log.InfoContext(ctx, "upload blocked", "rule", rule, "event", ev.ID, "type", h.GetType().String())
 	return st
+}
+
+// redactionError maps what the redactor refuses (JSON that is no
+// Transcribe transcript, one too large) to FAILED_PRECONDITION /
+// UNSUPPORTED_MEDIA_FOR_REDACTION; other errors pass through.
+func redactionError(err error) error {
+	if errors.Is(err, redact.ErrNotTranscript) || errors.Is(err, redact.ErrTooLarge) {
+		return newStatus(codes.FailedPrecondition, "this account redacts transcripts and messages, and "+err.Error(),
+			ReasonUnsupportedMedia, nil)
+	}
+	return err
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

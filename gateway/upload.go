@@ -263,8 +263,9 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 	// Content flows: blocking scan, then redaction, then encryption.
 	var sink io.Writer = enc
 	var redacted io.WriteCloser
+	stored := &countWriter{w: enc}
 	if plan.redactor != nil {
-		redacted = plan.redactor.writer(enc)
+		redacted = plan.redactor.writer(stored)
 		sink = redacted
 	}
 	if len(plan.rules) > 0 {
@@ -283,7 +284,7 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 		_, werr := sink.Write(chunk)
 		releaseChunk(chunk) // the sealer has copied it
 		if werr != nil {
-			return 0, abort(werr)
+			return 0, abort(redactionError(werr))
 		}
 	}
 	if !errors.Is(err, io.EOF) {
@@ -294,8 +295,9 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 	}
 	if redacted != nil {
 		if err := redacted.Close(); err != nil {
-			return 0, abort(err)
+			return 0, abort(redactionError(err))
 		}
+		n = stored.n // what was stored: the redacted text
 	}
 	if err := enc.Close(); err != nil {
 		return 0, abort(err)

@@ -112,6 +112,74 @@ func (r *retentionFlag) Set(s string) error {
 	return nil
 }
 
+const entityPrefix = "ENTITY_TYPE_"
+
+// entityTypes parses a comma-separated list of entity types ("" is none,
+// which the gateway reads as all).
+func entityTypes(s string) ([]sealgatev1.EntityType, error) {
+	var out []sealgatev1.EntityType
+	for _, part := range strings.Split(s, ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		v, err := parseEnum(part, entityPrefix, sealgatev1.EntityType_value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sealgatev1.EntityType(v))
+	}
+	return out, nil
+}
+
+// blockRulesFlag collects repeated --block-rule flags in order. An empty
+// value adds nothing, so `--block-rule ""` alone clears the rules.
+type blockRulesFlag []*sealgatev1.BlockingRule
+
+func (b *blockRulesFlag) String() string {
+	if b == nil {
+		return ""
+	}
+	var parts []string
+	for _, r := range *b {
+		parts = append(parts, r.GetId()+"="+r.GetPattern())
+	}
+	return strings.Join(parts, " ")
+}
+
+// Set adds one rule, ID=PATTERN or ID@TYPE,TYPE=PATTERN (the pattern may
+// hold '='); the gateway checks the id and compiles the pattern.
+func (b *blockRulesFlag) Set(s string) error {
+	if s == "" {
+		return nil
+	}
+	r, err := parseRule(s)
+	if err != nil {
+		return err
+	}
+	*b = append(*b, r)
+	return nil
+}
+
+func parseRule(s string) (*sealgatev1.BlockingRule, error) {
+	head, pattern, ok := strings.Cut(s, "=")
+	if !ok || head == "" {
+		return nil, fmt.Errorf("want ID=PATTERN or ID@TYPE,TYPE=PATTERN, got %q", s)
+	}
+	id, types, _ := strings.Cut(head, "@")
+	r := &sealgatev1.BlockingRule{Id: id, Pattern: pattern}
+	for _, t := range strings.Split(types, ",") {
+		if strings.TrimSpace(t) == "" {
+			continue
+		}
+		v, err := parseArtifactType(t)
+		if err != nil {
+			return nil, err
+		}
+		r.ArtifactTypes = append(r.ArtifactTypes, v)
+	}
+	return r, nil
+}
+
 // settingsFlags are the flags of `sealctl settings set`.
 type settingsFlags struct {
 	homeRegion     string
@@ -122,6 +190,13 @@ type settingsFlags struct {
 	customerKeyURI string
 	retention      retentionFlag
 	deletionMode   string
+	redact         bool
+	redactTypes    string
+	mask           bool
+	maskTypes      string
+	maskChar       string
+	maskKeep       int
+	blockRules     blockRulesFlag
 }
 
 // settingsPaths maps each flag of `settings set` to its update_mask path,
@@ -135,6 +210,13 @@ var settingsPaths = []struct{ flag, path string }{
 	{"customer-key-uri", "key_policy.customer_key_uri"},
 	{"retention", "retention_rules"},
 	{"deletion-mode", "deletion_mode"},
+	{"redact", "privacy_policy.redaction.enabled"},
+	{"redact-types", "privacy_policy.redaction.entity_types"},
+	{"mask", "privacy_policy.masking.enabled"},
+	{"mask-types", "privacy_policy.masking.entity_types"},
+	{"mask-char", "privacy_policy.masking.masking_character"},
+	{"mask-keep", "privacy_policy.masking.unmasked_suffix_length"},
+	{"block-rule", "privacy_policy.blocking_rules"},
 }
 
 // register adds the settings flags to fs.
@@ -148,6 +230,21 @@ func (f *settingsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.customerKeyURI, "customer-key-uri", "", "`URI` of the customer's key, e.g. hcvault://HOST:PORT/transit/keys/NAME")
 	fs.Var(&f.retention, "retention", "retention rule `CATEGORY=DAYS` (repeatable; replaces all rules)")
 	fs.StringVar(&f.deletionMode, "deletion-mode", "", "deletion `mode`: SOFT or HARD")
+	fs.BoolVar(&f.redact, "redact", false, "redact personal data in transcripts and messages at upload (--redact=true|false)")
+	fs.StringVar(&f.redactTypes, "redact-types", "", "entity `types` to redact, e.g. PHONE_NUMBER,PAYMENT_CARD (empty: all)")
+	fs.BoolVar(&f.mask, "mask", false, "mask personal data in text read without pii_viewer (--mask=true|false)")
+	fs.StringVar(&f.maskTypes, "mask-types", "", "entity `types` to mask (empty: all)")
+	fs.StringVar(&f.maskChar, "mask-char", "", "masking `character` (default X)")
+	fs.IntVar(&f.maskKeep, "mask-keep", 4, "trailing letters or digits left visible by masking (`N`, 0-8)")
+	fs.Var(&f.blockRules, "block-rule", "blocking rule `ID=PATTERN` or ID@TYPE,TYPE=PATTERN, RE2 (repeatable; replaces all rules)")
+}
+
+// privacyPolicy returns the privacy policy of s, creating what is unset.
+func privacyPolicy(s *sealgatev1.AccountSettings) *sealgatev1.PrivacyPolicy {
+	if s.PrivacyPolicy == nil {
+		s.PrivacyPolicy = &sealgatev1.PrivacyPolicy{Redaction: &sealgatev1.Redaction{}, Masking: &sealgatev1.Masking{}}
+	}
+	return s.PrivacyPolicy
 }
 
 // buildRequest returns the UpdateAccountSettingsRequest for the account:
@@ -188,11 +285,34 @@ func (f *settingsFlags) buildRequest(account string, fs *flag.FlagSet) (*sealgat
 				return nil, fmt.Errorf("--deletion-mode: %w", err)
 			}
 			s.DeletionMode = sealgatev1.DeletionMode(m)
+		case "redact":
+			privacyPolicy(s).Redaction.Enabled = f.redact
+		case "redact-types", "mask-types":
+			v := map[string]string{"redact-types": f.redactTypes, "mask-types": f.maskTypes}[p.flag]
+			ts, err := entityTypes(v)
+			if err != nil {
+				return nil, fmt.Errorf("--%s: %w", p.flag, err)
+			}
+			if p.flag == "redact-types" {
+				privacyPolicy(s).Redaction.EntityTypes = ts
+			} else {
+				privacyPolicy(s).Masking.EntityTypes = ts
+			}
+		case "mask":
+			privacyPolicy(s).Masking.Enabled = f.mask
+		case "mask-char":
+			privacyPolicy(s).Masking.MaskingCharacter = f.maskChar
+		case "mask-keep":
+			k := int32(f.maskKeep)
+			privacyPolicy(s).Masking.UnmaskedSuffixLength = &k
+		case "block-rule":
+			privacyPolicy(s).BlockingRules = f.blockRules
 		}
 	}
 	if len(mask.Paths) == 0 {
 		return nil, errors.New("no settings given; pass at least one of --home-region, --localized, " +
-			"--storage-region, --queue-region, --key-mode, --customer-key-uri, --retention, --deletion-mode")
+			"--storage-region, --queue-region, --key-mode, --customer-key-uri, --retention, --deletion-mode, " +
+			"--redact, --redact-types, --mask, --mask-types, --mask-char, --mask-keep, --block-rule")
 	}
 	return &sealgatev1.UpdateAccountSettingsRequest{Settings: s, UpdateMask: mask}, nil
 }
@@ -225,13 +345,16 @@ func runSettings(ctx context.Context, a *app, args []string) error {
 		fs, g = a.newFlagSet(cmd, "settings get")
 	case "set":
 		fs, g = a.newFlagSet(cmd, "settings set [--home-region R] [--localized=true|false] [--storage-region R] "+
-			"[--queue-region Q=R ...] [--key-mode M] [--customer-key-uri U] [--retention CATEGORY=DAYS ...] [--deletion-mode SOFT|HARD]")
+			"[--queue-region Q=R ...] [--key-mode M] [--customer-key-uri U] [--retention CATEGORY=DAYS ...] [--deletion-mode SOFT|HARD] "+
+			"[--redact=true|false] [--redact-types T,T] [--mask=true|false] [--mask-types T,T] [--mask-char C] [--mask-keep N] [--block-rule ID=PATTERN ...]")
 		f.register(fs)
+	case "test-rule":
+		return runTestRule(ctx, a, args[1:])
 	case "-h", "-help", "--help":
-		fmt.Fprint(a.stdout, "usage: sealctl settings get | sealctl settings set [flags]\n")
+		fmt.Fprint(a.stdout, "usage: sealctl settings get | sealctl settings set [flags] | sealctl settings test-rule --rule ID=PATTERN --sample TEXT\n")
 		return nil
 	default:
-		return usagef("settings", "unknown subcommand %q: want get or set", args[0])
+		return usagef("settings", "unknown subcommand %q: want get, set or test-rule", args[0])
 	}
 	pos, err := parseArgs(fs, args[1:])
 	if err != nil {
@@ -265,4 +388,41 @@ func runSettings(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	return printProto(a.stdout, s)
+}
+
+// runTestRule implements `sealctl settings test-rule`: the gateway checks
+// a blocking rule as it would when saved and tries it on a sample.
+func runTestRule(ctx context.Context, a *app, args []string) error {
+	const cmd = "settings test-rule"
+	fs, g := a.newFlagSet(cmd, "settings test-rule --rule ID=PATTERN --sample TEXT")
+	rule := fs.String("rule", "", "the rule, `ID=PATTERN` or ID@TYPE,TYPE=PATTERN")
+	sample := fs.String("sample", "", "a sample message (`TEXT`)")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || *rule == "" {
+		return usagef(cmd, "want --rule ID=PATTERN and --sample TEXT")
+	}
+	r, err := parseRule(*rule)
+	if err != nil {
+		return usagef(cmd, "--rule: %v", err)
+	}
+	c, account, err := g.connectAccount(cmd)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	callCtx, cancel := c.unary(ctx)
+	defer cancel()
+	resp, err := c.accounts.TestBlockingRule(callCtx, &sealgatev1.TestBlockingRuleRequest{Name: settingsName(account), Rule: r, Sample: *sample})
+	if err != nil {
+		return err
+	}
+	if resp.GetMatched() {
+		fmt.Fprintf(a.stdout, "rule %s matches: the message would be blocked\n", r.GetId())
+	} else {
+		fmt.Fprintf(a.stdout, "rule %s does not match\n", r.GetId())
+	}
+	return nil
 }

@@ -28,7 +28,10 @@ var MaskPaths = []string{
 
 // nestedMaskPaths are the accepted paths inside key_policy.
 var nestedMaskPaths = []string{"key_policy.mode", "key_policy.customer_key_uri",
-	"privacy_policy.redaction", "privacy_policy.masking", "privacy_policy.blocking_rules", "privacy_policy.audio_margin_ms"}
+	"privacy_policy.redaction", "privacy_policy.masking", "privacy_policy.blocking_rules", "privacy_policy.audio_margin_ms",
+	"privacy_policy.redaction.enabled", "privacy_policy.redaction.entity_types",
+	"privacy_policy.masking.enabled", "privacy_policy.masking.entity_types",
+	"privacy_policy.masking.masking_character", "privacy_policy.masking.unmasked_suffix_length"}
 
 // ApplyMask copies the fields of src named by paths into dst, so that dst
 // holds the settings after an update. An empty paths means every path of
@@ -141,7 +144,47 @@ func applyPath(dst, src *sealgatev1.AccountSettings, p string) {
 		default:
 			dp.AudioMarginMs = sp.AudioMarginMs
 		}
+	default:
+		if rest, ok := strings.CutPrefix(p, "privacy_policy."); ok {
+			if dst.PrivacyPolicy == nil {
+				dst.PrivacyPolicy = &sealgatev1.PrivacyPolicy{}
+			}
+			sub, field, _ := strings.Cut(rest, ".")
+			var sm, dm protoreflect.Message
+			if sub == "redaction" {
+				if dst.PrivacyPolicy.Redaction == nil {
+					dst.PrivacyPolicy.Redaction = &sealgatev1.Redaction{}
+				}
+				sm, dm = src.GetPrivacyPolicy().GetRedaction().ProtoReflect(), dst.PrivacyPolicy.Redaction.ProtoReflect()
+			} else {
+				if dst.PrivacyPolicy.Masking == nil {
+					dst.PrivacyPolicy.Masking = &sealgatev1.Masking{}
+				}
+				sm, dm = src.GetPrivacyPolicy().GetMasking().ProtoReflect(), dst.PrivacyPolicy.Masking.ProtoReflect()
+			}
+			copyField(dm, sm, protoreflect.Name(field))
+		}
 	}
+}
+
+// copyField sets field name of dst to its value in src, or clears it when
+// src does not have it. src may be an invalid (nil) message.
+func copyField(dst, src protoreflect.Message, name protoreflect.Name) {
+	fd := dst.Descriptor().Fields().ByName(name)
+	if !src.IsValid() || !src.Has(fd) {
+		dst.Clear(fd)
+		return
+	}
+	if fd.IsList() {
+		l := dst.NewField(fd).List()
+		sl := src.Get(fd).List()
+		for i := range sl.Len() {
+			l.Append(sl.Get(i))
+		}
+		dst.Set(fd, protoreflect.ValueOfList(l))
+		return
+	}
+	dst.Set(fd, src.Get(fd))
 }
 
 // SettingsName returns the resource name of an account's settings,

@@ -108,7 +108,7 @@ func validatePrivacy(vs *violations, pp *sealgatev1.PrivacyPolicy) {
 	if c := m.GetMaskingCharacter(); c != "" && (utf8.RuneCountInString(c) != 1 || !printable(c)) {
 		vs.add("privacy_policy.masking.masking_character", ReasonInvalidArgument, "one printable character")
 	}
-	if m.UnmaskedSuffixLength != nil && (m.GetUnmaskedSuffixLength() < 0 || m.GetUnmaskedSuffixLength() > MaxUnmaskedSuffix) {
+	if m != nil && m.UnmaskedSuffixLength != nil && (m.GetUnmaskedSuffixLength() < 0 || m.GetUnmaskedSuffixLength() > MaxUnmaskedSuffix) {
 		vs.add("privacy_policy.masking.unmasked_suffix_length", ReasonInvalidArgument, "0 to %d", MaxUnmaskedSuffix)
 	}
 	if pp.AudioMarginMs != nil && (pp.GetAudioMarginMs() < 0 || pp.GetAudioMarginMs() > MaxAudioMarginMs) {

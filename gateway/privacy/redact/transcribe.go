@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -64,7 +63,7 @@ func parseTranscribe(data []byte) (*transcript, error) {
 	dec.UseNumber()
 	var doc map[string]any
 	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNotTranscript, err)
+		return nil, ErrNotTranscript // the decoder's message would quote the content
 	}
 	results, ok := doc["results"].(map[string]any)
 	if !ok {
