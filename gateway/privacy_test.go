@@ -223,8 +223,9 @@ func TestBlockedMessageIsNotStoredAndNotifiesOnce(t *testing.T) {
 	h := textHeader(sealgatev1.ArtifactType_ARTIFACT_TYPE_SMS_MESSAGE, "text/plain")
 	h.Labels = map[string]string{"sender": "+15550100", "agent": "agent-42"}
 	secret := "my card is 4111 1111 1111 1111, thanks"
-	// A long message, so the match comes in a later chunk.
-	body := strings.Repeat("hello there, ", 20000) + secret
+	// A long message whose card number straddles two 16 KiB chunks.
+	pad := 5*16<<10 - 8 - len("my card is ")
+	body := strings.Repeat("hello there, ", 20000)[:pad] + secret
 	_, err := env.Upload(admin, h, strings.NewReader(body), 16<<10)
 	st := wantStatus(t, "blocked SMS", err, codes.FailedPrecondition, "CONTENT_BLOCKED")
 	if !strings.Contains(st.Message(), "no-cards") || strings.Contains(st.Message(), "4111") {

@@ -292,3 +292,70 @@ func readAll(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestPrivacyEndToEnd sets the privacy policy with sealctl, uploads a
+// transcript, and checks what is stored by decrypting the object offline:
+// placeholders, none of the values. Then masking: a reader's token sees
+// masked values, the dev token (a pii_viewer) the stored text. A blocking
+// rule refuses a matching SMS with CONTENT_BLOCKED.
+func TestPrivacyEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test builds and starts the server")
+	}
+	sealgate, sealctl := buildBinaries(t)
+	work := t.TempDir()
+	dataDir := filepath.Join(work, "data")
+	addr := startServer(t, sealgate, dataDir)
+	r := sealctlRunner{t: t, path: sealctl, env: testEnv(filepath.Join(dataDir, "dev-token"))}
+
+	r.mustRun("settings", "set", "--addr", addr, "--redact=true", "--mask=true", "--mask-keep", "4",
+		"--block-rule", "no-cards@SMS_MESSAGE=\\b(?:\\d[ -]?){13,19}\\b")
+	if out, _, code := r.run("settings", "test-rule", "--addr", addr, "--rule", "ssn=\\d{3}-\\d{2}-\\d{4}", "--sample", "SSN 123-45-6789"); code != 0 || !strings.Contains(out, "matches") {
+		t.Errorf("settings test-rule: %q (exit %d)", out, code)
+	}
+	if _, errOut, code := r.run("settings", "set", "--addr", addr, "--block-rule", "bad=(unclosed"); code != 1 || !strings.Contains(errOut, "blocking_rules[0].pattern") {
+		t.Errorf("an invalid rule: exit %d, stderr %q; want 1 and the field", code, errOut)
+	}
+
+	transcript := "Customer: my number is 415-555-0134, card 4111 1111 1111 1111, mail jane.doe@example.com\n"
+	in := filepath.Join(work, "t.txt")
+	os.WriteFile(in, []byte(transcript), 0o600)
+	name := strings.TrimSpace(r.mustRun("upload", "--addr", addr, "--type", "CALL_TRANSCRIPT", "--sip-zone", "us-west",
+		"--content-type", "text/plain", in))
+
+	var object string
+	filepath.Walk(filepath.Join(dataDir, "regions"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && strings.HasSuffix(name, "/"+fi.Name()) {
+			object = p
+		}
+		return nil
+	})
+	offline := r.mustRun("decrypt", "--data-dir", dataDir, "--expect", name, object)
+	want := "Customer: my number is [PHONE NUMBER], card [CARD NUMBER], mail [EMAIL ADDRESS]\n"
+	if offline != want {
+		t.Fatalf("offline decrypt = %q, want %q", offline, want)
+	}
+
+	// A second, unredacted transcript, to see masking.
+	r.mustRun("settings", "set", "--addr", addr, "--redact=false")
+	name2 := strings.TrimSpace(r.mustRun("upload", "--addr", addr, "--type", "CALL_TRANSCRIPT", "--sip-zone", "us-west",
+		"--content-type", "text/plain", in))
+	tok, err := exec.Command(sealgate, "token", "issue", "--data-dir", dataDir, "--account", "demo", "--roles", "reader").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	masked := r.mustRun("read", "--addr", addr, "--token", strings.TrimSpace(string(tok)), name2)
+	if masked != "Customer: my number is XXX-XXX-0134, card XXXX XXXX XXXX 1111, mail jXXXXXXX@example.com\n" {
+		t.Errorf("reader's read = %q, want masked values", masked)
+	}
+	if unmasked := r.mustRun("read", "--addr", addr, name2); unmasked != transcript {
+		t.Errorf("pii_viewer's read = %q, want the stored text", unmasked)
+	}
+
+	sms := filepath.Join(work, "sms.txt")
+	os.WriteFile(sms, []byte("card 4111 1111 1111 1111 thanks"), 0o600)
+	if _, errOut, code := r.run("upload", "--addr", addr, "--type", "SMS_MESSAGE", "--sip-zone", "us-west", "--content-type", "text/plain", sms); code != 1 ||
+		!strings.Contains(errOut, "CONTENT_BLOCKED") || !strings.Contains(errOut, "no-cards") || strings.Contains(errOut, "4111") {
+		t.Errorf("blocked SMS: exit %d, stderr %q; want 1, CONTENT_BLOCKED and the rule, never the text", code, errOut)
+	}
+}
