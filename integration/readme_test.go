@@ -82,6 +82,12 @@ func TestReadmeGrpcurlExamples(t *testing.T) {
 		if strings.Contains(ex, "UpdateAccountSettings") && !strings.Contains(string(out), `"storageRegion": "de"`) {
 			t.Fatalf("UpdateAccountSettings example did not change the storage region:\n%s", out)
 		}
+		if strings.Contains(ex, "TestBlockingRule") && !strings.Contains(string(out), `"matched": true`) {
+			t.Fatalf("TestBlockingRule example did not match its sample:\n%s", out)
+		}
+		if strings.Contains(ex, "privacy_policy") && strings.Contains(ex, "UpdateAccountSettings") && !strings.Contains(string(out), `"id": "no-cards"`) {
+			t.Fatalf("the privacy example did not save its rule:\n%s", out)
+		}
 	}
 	for _, m := range []string{"UploadArtifact", "ReadArtifact", "ListArtifacts", "GetAccountSettings", "UpdateAccountSettings", "CheckKeyAccess", " list"} {
 		if !seen[m] {

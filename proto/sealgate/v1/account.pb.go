@@ -821,7 +821,8 @@ type UpdateAccountSettingsRequest struct {
 	// The settings to write; settings.name says which account.
 	Settings *AccountSettings `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
 	// Fields to update (AIP-134). Paths use the field names of
-	// AccountSettings, e.g. "storage_region" or "key_policy.mode"; "*"
+	// AccountSettings, e.g. "storage_region", "key_policy.mode",
+	// "privacy_policy.blocking_rules" or "privacy_policy.masking.enabled"; "*"
 	// replaces every field. Absent, it means the fields set in settings (so
 	// a field can be cleared only by naming it).
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
