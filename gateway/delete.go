@@ -320,4 +320,3 @@ func (s *artifactService) ListLegalHolds(ctx context.Context, req *sealgatev1.Li
 	}
 	return resp, nil
 }
-

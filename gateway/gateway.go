@@ -84,10 +84,10 @@ type Gateway struct {
 	limits   *limits.Limiter
 	settings settingsCache
 	rules    ruleCache
-	log     *slog.Logger
-	now     func() time.Time
-	audit   audit.Sink
-	metrics *Metrics
+	log      *slog.Logger
+	now      func() time.Time
+	audit    audit.Sink
+	metrics  *Metrics
 }
 
 // New checks cfg and returns a Gateway.

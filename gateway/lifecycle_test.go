@@ -303,4 +303,3 @@ func TestPurgedCopyCannotBeDecryptedWithEveryKeyAtHand(t *testing.T) {
 		t.Fatalf("the stray copy after the purge decrypted (%d bytes, %v)", len(got), err)
 	}
 }
-

@@ -22,9 +22,9 @@ import (
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/lifecycle"
-	"github.com/sealgate/sealgate/gateway/notify"
 	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/mover"
+	"github.com/sealgate/sealgate/gateway/notify"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
 	"github.com/sealgate/sealgate/keys/local"
@@ -56,7 +56,7 @@ type Runtime struct {
 	// Outbox delivers notifications to the configured webhooks; set in a
 	// process with the api role (run it with Outbox.Run).
 	Outbox  *notify.Outbox
-	closers   []io.Closer
+	closers []io.Closer
 }
 
 // NewLogger returns the logger the config asks for, writing to w.

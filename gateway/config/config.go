@@ -85,7 +85,7 @@ type Config struct {
 	// delivery attempts (defaults 1s and 5m).
 	WebhookMinBackoff time.Duration `yaml:"webhook_min_backoff"`
 	WebhookMaxBackoff time.Duration `yaml:"webhook_max_backoff"`
-	TLS      TLS               `yaml:"tls"`
+	TLS               TLS           `yaml:"tls"`
 	// InsecurePlaintext allows a plaintext listener on an address other
 	// than loopback (behind a TLS-terminating proxy, say). Default false:
 	// such a gateway refuses to start without tls.

@@ -84,4 +84,3 @@ func (s *SettingsStore) Accounts(ctx context.Context, after string, limit int) (
 	}
 	return out, nil
 }
-
