@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -138,8 +140,20 @@ func TestCanceledUploadStoresNothing(t *testing.T) {
 		t.Fatal("canceled upload succeeded")
 	}
 	// The server notices the cancellation asynchronously; wait for it to settle.
-	if !eventually(func() bool { return len(objectFiles(t, env.DataDir)) == 0 }) {
-		t.Fatalf("canceled upload left files: %v", objectFiles(t, env.DataDir))
+	left := func() []string {
+		files := objectFiles(t, env.DataDir)
+		for _, d := range []string{"records", "expiry"} {
+			filepath.WalkDir(filepath.Join(env.DataDir, "control", d), func(p string, e fs.DirEntry, err error) error {
+				if err == nil && !e.IsDir() {
+					files = append(files, p)
+				}
+				return nil
+			})
+		}
+		return files
+	}
+	if !eventually(func() bool { return len(left()) == 0 }) {
+		t.Fatalf("canceled upload left files: %v", left())
 	}
 }
 
