@@ -23,6 +23,7 @@ const (
 	metaSIPZone      = "sip_zone"
 	metaCreateTime   = "create_time"
 	metaExpireTime   = "expire_time"
+	metaRedactTime   = "redact_time"
 	metaLabelPrefix  = "label."
 )
 

@@ -27,6 +27,7 @@ const (
 	ReasonKeyRevoked            = "KEY_REVOKED"             // PERMISSION_DENIED
 	ReasonKeyServiceUnavailable = "KEY_SERVICE_UNAVAILABLE" // UNAVAILABLE
 	ReasonContentBlocked        = "CONTENT_BLOCKED"         // FAILED_PRECONDITION
+	ReasonRedactionPending      = "REDACTION_PENDING"       // FAILED_PRECONDITION
 	ReasonRetentionOutOfRange   = "RETENTION_OUT_OF_RANGE"  // INVALID_ARGUMENT
 	ReasonUnknownSIPZone        = "UNKNOWN_SIP_ZONE"        // INVALID_ARGUMENT
 	ReasonUnknownRegion         = "UNKNOWN_REGION"          // FAILED_PRECONDITION, or INVALID_ARGUMENT for a malformed code

@@ -84,10 +84,13 @@ type Gateway struct {
 	limits   *limits.Limiter
 	settings settingsCache
 	rules    ruleCache
-	log      *slog.Logger
-	now      func() time.Time
-	audit    audit.Sink
-	metrics  *Metrics
+	// The audio redactor: its crash-test hook and its wake-up.
+	redactHook RedactHook
+	redactWake chan struct{}
+	log        *slog.Logger
+	now        func() time.Time
+	audit      audit.Sink
+	metrics    *Metrics
 }
 
 // New checks cfg and returns a Gateway.
@@ -95,7 +98,7 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Topology == nil || cfg.Settings == nil || cfg.Keyring == nil || cfg.ProviderKeyURI == "" {
 		return nil, errors.New("gateway: topology, settings, keyring and provider key are required")
 	}
-	g := &Gateway{cfg: cfg, log: cfg.Logger, now: cfg.Now, audit: cfg.Audit, metrics: cfg.Metrics}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, now: cfg.Now, audit: cfg.Audit, metrics: cfg.Metrics, redactWake: make(chan struct{}, 1)}
 	if g.audit == nil {
 		g.audit = audit.Discard{}
 	}

@@ -140,6 +140,12 @@ func (st lifecycleState) decorate(a *sealgatev1.Artifact) {
 		a.ExpireTime = timestamppb.New(st.expire)
 	}
 	a.LegalHold = st.held || (st.rec != nil && st.rec.Hold != nil)
+	if st.rec != nil && st.rec.Redaction != nil {
+		a.RedactionState = sealgatev1.Artifact_REDACTION_STATE_REDACTED
+		if st.rec.Redaction.Pending {
+			a.RedactionState = sealgatev1.Artifact_REDACTION_STATE_PENDING
+		}
+	}
 	if st.rec != nil && st.rec.Deleted != nil {
 		a.State = sealgatev1.Artifact_STATE_DELETED
 		a.DeleteTime = timestamppb.New(st.rec.Deleted.Time)

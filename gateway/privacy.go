@@ -94,11 +94,11 @@ type textTransform struct {
 	format   redact.Format
 	detector *detect.Detector
 	repl     redact.Replacer
-	count    int
+	result   redact.Result
 }
 
 func (x *textTransform) writer(dst io.Writer) io.WriteCloser {
-	return redact.NewWriter(dst, x.format, x.detector, x.repl, &x.count)
+	return redact.NewWriter(dst, x.format, x.detector, x.repl, &x.result)
 }
 
 // reader returns a reader of src's bytes, transformed, holding at most a

@@ -250,6 +250,12 @@ func (g *Gateway) readArtifact(ctx context.Context, p *auth.Principal, ref layou
 		g.record(ctx, audit.KindReadDenied, ref.Account, ref.Name(), h.KeyURIs(), err)
 		return err
 	}
+	pendingAudio := st.rec != nil && st.rec.Redaction != nil && st.rec.Redaction.Pending
+	if pendingAudio && !p.HasRole(auth.RolePIIViewer) {
+		err := redactionPending()
+		g.record(ctx, audit.KindReadDenied, ref.Account, ref.Name(), h.KeyURIs(), err)
+		return err
+	}
 	release, err := g.limits.Stream(limits.Read, ref.Account, p.Subject, readMemory(size, h.SegmentSize))
 	if err != nil {
 		return g.toStatus(ctx, "read", err)
@@ -268,6 +274,9 @@ func (g *Gateway) readArtifact(ctx context.Context, p *auth.Principal, ref layou
 	// personal data masked; the size then need not match the stored one,
 	// so the stream runs to the end of the plaintext instead.
 	pii, masked := "", false
+	if pendingAudio {
+		pii = "unmasked" // a pii_viewer hears the recording before redaction
+	}
 	if settings, serr := g.cachedSettings(ctx, ref.Account); serr != nil {
 		return g.toStatus(ctx, "read", serr)
 	} else if mk := masking(settings, meta.GetType(), meta.GetContentType()); mk != nil {

@@ -36,6 +36,9 @@ type uploadPlan struct {
 	// that matches a blocking rule. Either may be nil.
 	redactor *textTransform
 	rules    []blockRule
+	// audio is set for a recording that will be redacted: it must be a WAV
+	// file the redactor can silence.
+	audio bool
 }
 
 // UploadArtifact receives a header and then chunks, encrypts them as they
@@ -78,6 +81,14 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 		g.deleteStaged(plan)
 		err = rerr
 	}
+	if err == nil {
+		// A transcript's spans must be durable before it is acknowledged:
+		// its engagement's recordings wait for them.
+		if serr := g.saveSpans(ctx, plan); serr != nil {
+			g.deleteStaged(plan)
+			err = serr
+		}
+	}
 	if err != nil {
 		g.unregister(plan)
 	}
@@ -98,7 +109,11 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 	}
 	g.log.InfoContext(ctx, "artifact staged", "artifact", plan.ref.Name(), "size", size,
 		"staging_region", plan.ref.Staging, "storage_region", plan.ref.Storage, "key_mode", h.Mode.String())
-	return stream.SendAndClose(artifactFromHeader(plan.ref, h, size, sealgatev1.Artifact_STATE_STAGED))
+	a := artifactFromHeader(plan.ref, h, size, sealgatev1.Artifact_STATE_STAGED)
+	if plan.audio {
+		a.RedactionState = sealgatev1.Artifact_REDACTION_STATE_PENDING
+	}
+	return stream.SendAndClose(a)
 }
 
 // uploadMemory is the most an upload holds in buffers: a received chunk
@@ -170,10 +185,20 @@ func (g *Gateway) planUpload(ctx context.Context, account string, h *sealgatev1.
 	if err != nil {
 		return nil, err
 	}
+	kind, err := audioRedaction(settings, h)
+	if err != nil {
+		return nil, err
+	}
 	plan := &uploadPlan{ref: ref, header: h, bucket: bucket, sealer: sealer, declared: declared, category: policy.TypeCategory(h.GetType()),
 		redactor: redactor, rules: g.blockRules(account, settings, h.GetType())}
 	if ext != nil {
 		plan.record = ext.Record(plan.category, h.GetEngagementId(), now)
+		if kind != "" {
+			// Stored as it comes, pending: the redactor silences it once
+			// its transcript says when personal data was said.
+			plan.record.Redaction = &lifecycle.Redaction{Pending: true, Kind: kind}
+			plan.audio = true
+		}
 	}
 	return plan, nil
 }
@@ -271,6 +296,11 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 	if len(plan.rules) > 0 {
 		sink = &blockWriter{dst: sink, rules: plan.rules}
 	}
+	var probe *wavProbe
+	if plan.audio {
+		probe = &wavProbe{dst: sink}
+		sink = probe
+	}
 	var n int64
 	for ; err == nil; msg, err = next.recv(ctx) {
 		if msg.GetHeader() != nil {
@@ -292,6 +322,11 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 	}
 	if plan.declared >= 0 && n != plan.declared {
 		return 0, abort(sizeMismatch(plan.declared, n, "fewer"))
+	}
+	if probe != nil {
+		if err := probe.close(); err != nil {
+			return 0, abort(err)
+		}
 	}
 	if redacted != nil {
 		if err := redacted.Close(); err != nil {
@@ -469,6 +504,9 @@ func (g *Gateway) register(ctx context.Context, plan *uploadPlan) <-chan error {
 		if err == nil {
 			err = g.cfg.Lifecycle.IndexExpiry(ctx, plan.ref, plan.category)
 		}
+		if err == nil && plan.record.Redaction != nil {
+			err = g.cfg.Lifecycle.IndexRedaction(ctx, plan.ref)
+		}
 		done <- err
 	}()
 	return done
@@ -486,6 +524,11 @@ func (g *Gateway) unregister(plan *uploadPlan) {
 	}
 	if err := g.cfg.Lifecycle.UnindexExpiry(ctx, plan.ref, plan.category); err != nil {
 		g.log.Warn("failed upload: index entry left behind", "artifact", plan.ref.Name(), "err", err)
+	}
+	if plan.record.Redaction != nil {
+		if err := g.cfg.Lifecycle.UnindexRedaction(ctx, plan.ref); err != nil {
+			g.log.Warn("failed upload: redaction index entry left behind", "artifact", plan.ref.Name(), "err", err)
+		}
 	}
 }
 

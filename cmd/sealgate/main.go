@@ -177,15 +177,19 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) error {
 	} else {
 		close(moverDone)
 	}
-	sweeperDone := make(chan struct{})
+	sweeperDone, redactorDone := make(chan struct{}), make(chan struct{})
 	if rt.Sweeper != nil {
 		if at := os.Getenv("SEALGATE_SWEEPER_PAUSE_AT"); at != "" {
 			rt.Sweeper.SetHook(pauseHook(at, stdout))
+			rt.Gateway.SetRedactHook(pauseHook(at, stdout))
 		}
 		go func() { defer close(sweeperDone); rt.Sweeper.Run(ctx) }()
+		// The sweeper's process also redacts recordings.
+		go func() { defer close(redactorDone); rt.Gateway.RunRedactor(ctx, cfg.SweepInterval) }()
 		log.Info("sweeper running")
 	} else {
 		close(sweeperDone)
+		close(redactorDone)
 	}
 	outboxDone := make(chan struct{})
 	if rt.Outbox != nil {
@@ -203,6 +207,7 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) error {
 	}
 	<-moverDone
 	<-sweeperDone
+	<-redactorDone
 	<-outboxDone
 	log.Info("stopped")
 	return nil

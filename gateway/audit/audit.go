@@ -41,6 +41,10 @@ const (
 	// KindBlocked: an upload refused by a blocking rule (Detail: the
 	// rule id); nothing was stored.
 	KindBlocked = "artifact.blocked"
+	// KindRedacted: a recording's spans of personal data were silenced and
+	// its original destroyed (Detail: how many spans, how long; never the
+	// words).
+	KindRedacted = "artifact.redacted"
 )
 
 // Outcomes.

@@ -40,6 +40,8 @@ type Record struct {
 	Created    time.Time `json:"created"`
 	Deleted    *Deletion `json:"deleted,omitempty"`
 	Hold       *Hold     `json:"hold,omitempty"`
+	// Redaction is set for a recording of an account that redacts audio.
+	Redaction *Redaction `json:"redaction,omitempty"`
 }
 
 // Deletion is a soft deletion.

@@ -84,7 +84,7 @@ func TestWindowIsBounded(t *testing.T) {
 func oneShot(t *testing.T, f Format, in string) string {
 	t.Helper()
 	var out bytes.Buffer
-	w := &textWriter{dst: &out, d: all, repl: Placeholders, vtt: f == WebVTT}
+	w := &textWriter{dst: &out, d: all, repl: Placeholders, vtt: f == WebVTT, res: &Result{}}
 	if _, err := w.flush([]byte(in), true); err != nil {
 		t.Fatal(err)
 	}
@@ -123,14 +123,26 @@ func TestWebVTTStreamsLikeOneShot(t *testing.T) {
 }
 
 func TestWebVTTKeepsTimings(t *testing.T) {
+	var res Result
 	in := "WEBVTT\n\n1\n00:00:01.000 --> 00:00:04.500\nAgent: can I have your number?\n\n" +
 		"2\n00:00:04.500 --> 00:00:09.250\nCustomer: sure it's 415 555 0134 and my card\n\n" +
 		"3\n00:00:09.250 --> 00:00:12.000\nCustomer: is 4111 1111 1111 1111, email a.b@example.com\n"
-	out := run(t, WebVTT, in, Placeholders, 1)
+	var out bytes.Buffer
+	w := NewWriter(&out, WebVTT, all, Placeholders, &res)
+	w.Write([]byte(in))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The cues that held the values, for audio redaction.
+	wantTimes := []TimeRange{{Start: 4500 * time.Millisecond, End: 9250 * time.Millisecond, Type: detect.Phone},
+		{Start: 9250 * time.Millisecond, End: 12 * time.Second, Type: detect.Card}, {Start: 9250 * time.Millisecond, End: 12 * time.Second, Type: detect.Email}}
+	if !res.Timed || res.Count != 3 || fmt.Sprint(res.Times) != fmt.Sprint(wantTimes) {
+		t.Errorf("result %+v, want times %v", res, wantTimes)
+	}
 	want := strings.NewReplacer("415 555 0134", "[PHONE NUMBER]", "4111 1111 1111 1111", "[CARD NUMBER]",
 		"a.b@example.com", "[EMAIL ADDRESS]").Replace(in)
-	if out != want {
-		t.Fatalf("got\n%s\nwant\n%s", out, want)
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
 	}
 }
 

@@ -9,7 +9,9 @@ package redact
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sealgate/sealgate/gateway/privacy/detect"
 )
@@ -59,12 +61,28 @@ func FormatOf(contentType string) (Format, bool) {
 // with every entity d finds replaced by repl. Close flushes what is held
 // back (and, for Transcribe JSON, all of it: that format is rewritten
 // whole, at most maxJSON bytes); it does not close dst. It reports how many
-// entities it replaced through count, when not nil.
-func NewWriter(dst io.Writer, f Format, d *detect.Detector, repl Replacer, count *int) io.WriteCloser {
-	if f == TranscribeJSON {
-		return &jsonWriter{dst: dst, d: d, repl: repl, count: count}
+// entities it replaced, and for timed formats where they were said,
+// through res, when not nil.
+func NewWriter(dst io.Writer, f Format, d *detect.Detector, repl Replacer, res *Result) io.WriteCloser {
+	if res == nil {
+		res = &Result{}
 	}
-	return &textWriter{dst: dst, d: d, repl: repl, vtt: f == WebVTT, count: count}
+	res.Timed = f != PlainText
+	if f == TranscribeJSON {
+		return &jsonWriter{dst: dst, d: d, repl: repl, res: res}
+	}
+	return &textWriter{dst: dst, d: d, repl: repl, vtt: f == WebVTT, res: res}
+}
+
+// Result is what a writer found.
+type Result struct {
+	// Count is the number of entities replaced.
+	Count int
+	// Timed is true for formats with timings (WebVTT, Transcribe JSON);
+	// Times are then the time ranges that held personal data: the word
+	// items of a Transcribe transcript, the cues of a WebVTT file.
+	Timed bool
+	Times []TimeRange
 }
 
 // textWriter redacts plain text or WebVTT through a sliding window.
@@ -73,8 +91,11 @@ type textWriter struct {
 	d     *detect.Detector
 	repl  Replacer
 	vtt   bool
-	count *int
-	buf   []byte
+	res   *Result
+	// cue is the timing of the WebVTT cue the window's text is in, carried
+	// from one window to the next.
+	cue  TimeRange
+	buf  []byte
 	out   bytes.Buffer
 	err   error
 }
@@ -138,8 +159,9 @@ func (w *textWriter) flush(chunk []byte, final bool) (int, error) {
 		w.out.WriteString(text[pos:p.start])
 		if p.first {
 			w.out.WriteString(w.repl(p.value, p.typ))
-			if w.count != nil {
-				*w.count++
+			w.res.Count++
+			if w.vtt {
+				w.res.Times = append(w.res.Times, TimeRange{Start: p.cue.Start, End: p.cue.End, Type: p.typ})
 			}
 		}
 		pos = p.end
@@ -161,6 +183,7 @@ type piece struct {
 	first                  bool
 	value                  string
 	typ                    detect.Type
+	cue                    TimeRange // WebVTT: the cue of the entity's first piece
 }
 
 // findVTT finds entities in the cue text of a WebVTT document, read as one
@@ -168,7 +191,10 @@ type piece struct {
 // returns where they lie in text. Headers, cue identifiers, timing lines
 // and NOTE, STYLE and REGION blocks are never examined or changed.
 func (w *textWriter) findVTT(text string) []piece {
-	type seg struct{ view, text, n int }
+	type seg struct {
+		view, text, n int
+		cue           TimeRange
+	}
 	var view strings.Builder
 	var segs []seg
 	lines := strings.SplitAfter(text, "\n")
@@ -183,8 +209,13 @@ func (w *textWriter) findVTT(text string) []piece {
 		case line == "":
 			skipBlock = false
 			continue
-		case skipBlock, strings.Contains(line, "-->"), strings.HasPrefix(line, "WEBVTT"), strings.Contains(next, "-->"):
-			continue // a header, a timing line or a cue identifier
+		case strings.Contains(line, "-->") && !skipBlock:
+			if c, ok := parseCueTiming(line); ok {
+				w.cue = c
+			}
+			continue
+		case skipBlock, strings.HasPrefix(line, "WEBVTT"), strings.Contains(next, "-->"):
+			continue // a header or a cue identifier
 		case strings.HasPrefix(line, "NOTE"), strings.HasPrefix(line, "STYLE"), strings.HasPrefix(line, "REGION"):
 			skipBlock = true
 			continue
@@ -192,22 +223,28 @@ func (w *textWriter) findVTT(text string) []piece {
 		if view.Len() > 0 {
 			view.WriteByte(' ')
 		}
-		segs = append(segs, seg{view: view.Len(), text: pos, n: len(line)})
+		segs = append(segs, seg{view: view.Len(), text: pos, n: len(line), cue: w.cue})
 		view.WriteString(line)
 	}
 	v := view.String()
 	var out []piece
 	for _, s := range w.d.Find(v) {
 		var ps []piece
+		var cue TimeRange
 		for _, g := range segs {
 			a, b := max(s.Start, g.view), min(s.End, g.view+g.n)
 			if a < b {
+				if len(ps) == 0 {
+					cue = g.cue
+				} else {
+					cue.End = max(cue.End, g.cue.End) // said across cues
+				}
 				ps = append(ps, piece{start: g.text + a - g.view, end: g.text + b - g.view})
 			}
 		}
 		for k := range ps {
 			ps[k].entityStart, ps[k].entityEnd = ps[0].start, ps[len(ps)-1].end
-			ps[k].first, ps[k].value, ps[k].typ = k == 0, v[s.Start:s.End], s.Type
+			ps[k].first, ps[k].value, ps[k].typ, ps[k].cue = k == 0, v[s.Start:s.End], s.Type, cue
 		}
 		out = append(out, ps...)
 	}
@@ -235,3 +272,40 @@ func holdBack(text string) int {
 }
 
 func isSpace(b byte) bool { return b == ' ' || b == '\n' || b == '\t' || b == '\r' }
+
+// parseCueTiming parses a WebVTT timing line, "00:01.000 --> 00:04.500"
+// or with hours, and any cue settings after it.
+func parseCueTiming(line string) (TimeRange, bool) {
+	a, b, ok := strings.Cut(line, "-->")
+	if !ok {
+		return TimeRange{}, false
+	}
+	start, ok1 := parseVTTTime(strings.TrimSpace(a))
+	fields := strings.Fields(b)
+	if len(fields) == 0 {
+		return TimeRange{}, false
+	}
+	end, ok2 := parseVTTTime(fields[0])
+	return TimeRange{Start: start, End: end}, ok1 && ok2 && end >= start
+}
+
+// parseVTTTime parses [hh:]mm:ss.ttt.
+func parseVTTTime(s string) (time.Duration, bool) {
+	parts := strings.Split(s, ":")
+	if len(parts) < 2 || len(parts) > 3 {
+		return 0, false
+	}
+	var d time.Duration
+	for i, p := range parts[:len(parts)-1] {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || i > 0 && n > 59 {
+			return 0, false
+		}
+		d = d*60 + time.Duration(n)
+	}
+	sec, err := strconv.ParseFloat(parts[len(parts)-1], 64)
+	if err != nil || sec < 0 || sec >= 60 {
+		return 0, false
+	}
+	return d*time.Minute + time.Duration(sec*float64(time.Second)), true
+}

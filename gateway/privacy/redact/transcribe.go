@@ -27,7 +27,7 @@ type jsonWriter struct {
 	dst   io.Writer
 	d     *detect.Detector
 	repl  Replacer
-	count *int
+	res   *Result
 	buf   bytes.Buffer
 }
 
@@ -39,13 +39,16 @@ func (w *jsonWriter) Write(p []byte) (int, error) {
 }
 
 func (w *jsonWriter) Close() error {
+	times, err := TranscribeTimes(w.buf.Bytes(), w.d)
+	if err != nil {
+		return err
+	}
 	out, n, err := RedactTranscribe(w.buf.Bytes(), w.d, w.repl)
 	if err != nil {
 		return err
 	}
-	if w.count != nil {
-		*w.count += n
-	}
+	w.res.Count += n
+	w.res.Times = append(w.res.Times, times...)
 	_, err = w.dst.Write(out)
 	return err
 }

@@ -78,6 +78,62 @@ func (Artifact_State) EnumDescriptor() ([]byte, []int) {
 	return file_sealgate_v1_artifact_proto_rawDescGZIP(), []int{0, 0}
 }
 
+// RedactionState says whether personal data has been silenced in a
+// recording of an account that redacts.
+type Artifact_RedactionState int32
+
+const (
+	// Not subject to audio redaction.
+	Artifact_REDACTION_STATE_UNSPECIFIED Artifact_RedactionState = 0
+	// Waiting for its transcript (or for the redactor): only a pii_viewer
+	// may read it meanwhile.
+	Artifact_REDACTION_STATE_PENDING Artifact_RedactionState = 1
+	// Redacted: the spans of personal data are silent and the original is
+	// destroyed.
+	Artifact_REDACTION_STATE_REDACTED Artifact_RedactionState = 2
+)
+
+// Enum value maps for Artifact_RedactionState.
+var (
+	Artifact_RedactionState_name = map[int32]string{
+		0: "REDACTION_STATE_UNSPECIFIED",
+		1: "REDACTION_STATE_PENDING",
+		2: "REDACTION_STATE_REDACTED",
+	}
+	Artifact_RedactionState_value = map[string]int32{
+		"REDACTION_STATE_UNSPECIFIED": 0,
+		"REDACTION_STATE_PENDING":     1,
+		"REDACTION_STATE_REDACTED":    2,
+	}
+)
+
+func (x Artifact_RedactionState) Enum() *Artifact_RedactionState {
+	p := new(Artifact_RedactionState)
+	*p = x
+	return p
+}
+
+func (x Artifact_RedactionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Artifact_RedactionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_sealgate_v1_artifact_proto_enumTypes[1].Descriptor()
+}
+
+func (Artifact_RedactionState) Type() protoreflect.EnumType {
+	return &file_sealgate_v1_artifact_proto_enumTypes[1]
+}
+
+func (x Artifact_RedactionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Artifact_RedactionState.Descriptor instead.
+func (Artifact_RedactionState) EnumDescriptor() ([]byte, []int) {
+	return file_sealgate_v1_artifact_proto_rawDescGZIP(), []int{0, 1}
+}
+
 // Artifact is one encrypted piece of customer content and its metadata. The
 // content itself is only ever returned by ReadArtifact.
 type Artifact struct {
@@ -108,9 +164,11 @@ type Artifact struct {
 	KeyUris []string `protobuf:"bytes,17,rep,name=key_uris,json=keyUris,proto3" json:"key_uris,omitempty"`
 	// Whether a legal hold (on the artifact or its engagement) keeps it from
 	// deletion and expiry.
-	LegalHold     bool `protobuf:"varint,18,opt,name=legal_hold,json=legalHold,proto3" json:"legal_hold,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LegalHold bool `protobuf:"varint,18,opt,name=legal_hold,json=legalHold,proto3" json:"legal_hold,omitempty"`
+	// Audio redaction of a recording.
+	RedactionState Artifact_RedactionState `protobuf:"varint,19,opt,name=redaction_state,json=redactionState,proto3,enum=sealgate.v1.Artifact_RedactionState" json:"redaction_state,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Artifact) Reset() {
@@ -267,6 +325,13 @@ func (x *Artifact) GetLegalHold() bool {
 		return x.LegalHold
 	}
 	return false
+}
+
+func (x *Artifact) GetRedactionState() Artifact_RedactionState {
+	if x != nil {
+		return x.RedactionState
+	}
+	return Artifact_REDACTION_STATE_UNSPECIFIED
 }
 
 // UploadHeader is the first message of an upload. Labels, engagement and queue
@@ -1112,7 +1177,7 @@ var File_sealgate_v1_artifact_proto protoreflect.FileDescriptor
 
 const file_sealgate_v1_artifact_proto_rawDesc = "" +
 	"\n" +
-	"\x1asealgate/v1/artifact.proto\x12\vsealgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19sealgate/v1/account.proto\x1a\x17sealgate/v1/types.proto\"\x95\a\n" +
+	"\x1asealgate/v1/artifact.proto\x12\vsealgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x19sealgate/v1/account.proto\x1a\x17sealgate/v1/types.proto\"\xd2\b\n" +
 	"\bArtifact\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12-\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x19.sealgate.v1.ArtifactTypeR\x04type\x121\n" +
@@ -1138,7 +1203,8 @@ const file_sealgate_v1_artifact_proto_rawDesc = "" +
 	"\bkey_mode\x18\x10 \x01(\x0e2\x14.sealgate.v1.KeyModeR\akeyMode\x12\x19\n" +
 	"\bkey_uris\x18\x11 \x03(\tR\akeyUris\x12\x1d\n" +
 	"\n" +
-	"legal_hold\x18\x12 \x01(\bR\tlegalHold\x1a9\n" +
+	"legal_hold\x18\x12 \x01(\bR\tlegalHold\x12M\n" +
+	"\x0fredaction_state\x18\x13 \x01(\x0e2$.sealgate.v1.Artifact.RedactionStateR\x0eredactionState\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
@@ -1146,7 +1212,11 @@ const file_sealgate_v1_artifact_proto_rawDesc = "" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_STAGED\x10\x01\x12\x10\n" +
 	"\fSTATE_STORED\x10\x02\x12\x11\n" +
-	"\rSTATE_DELETED\x10\x03\"\xe8\x02\n" +
+	"\rSTATE_DELETED\x10\x03\"l\n" +
+	"\x0eRedactionState\x12\x1f\n" +
+	"\x1bREDACTION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17REDACTION_STATE_PENDING\x10\x01\x12\x1c\n" +
+	"\x18REDACTION_STATE_REDACTED\x10\x02\"\xe8\x02\n" +
 	"\fUploadHeader\x12-\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x19.sealgate.v1.ArtifactTypeR\x04type\x12\x19\n" +
 	"\bsip_zone\x18\x02 \x01(\tR\asipZone\x12\x19\n" +
@@ -1227,73 +1297,75 @@ func file_sealgate_v1_artifact_proto_rawDescGZIP() []byte {
 	return file_sealgate_v1_artifact_proto_rawDescData
 }
 
-var file_sealgate_v1_artifact_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_sealgate_v1_artifact_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_sealgate_v1_artifact_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_sealgate_v1_artifact_proto_goTypes = []any{
 	(Artifact_State)(0),             // 0: sealgate.v1.Artifact.State
-	(*Artifact)(nil),                // 1: sealgate.v1.Artifact
-	(*UploadHeader)(nil),            // 2: sealgate.v1.UploadHeader
-	(*UploadArtifactRequest)(nil),   // 3: sealgate.v1.UploadArtifactRequest
-	(*GetArtifactRequest)(nil),      // 4: sealgate.v1.GetArtifactRequest
-	(*ReadArtifactRequest)(nil),     // 5: sealgate.v1.ReadArtifactRequest
-	(*ReadArtifactResponse)(nil),    // 6: sealgate.v1.ReadArtifactResponse
-	(*ListArtifactsRequest)(nil),    // 7: sealgate.v1.ListArtifactsRequest
-	(*ListArtifactsResponse)(nil),   // 8: sealgate.v1.ListArtifactsResponse
-	(*DeleteArtifactRequest)(nil),   // 9: sealgate.v1.DeleteArtifactRequest
-	(*UndeleteArtifactRequest)(nil), // 10: sealgate.v1.UndeleteArtifactRequest
-	(*LegalHold)(nil),               // 11: sealgate.v1.LegalHold
-	(*SetLegalHoldRequest)(nil),     // 12: sealgate.v1.SetLegalHoldRequest
-	(*ReleaseLegalHoldRequest)(nil), // 13: sealgate.v1.ReleaseLegalHoldRequest
-	(*ListLegalHoldsRequest)(nil),   // 14: sealgate.v1.ListLegalHoldsRequest
-	(*ListLegalHoldsResponse)(nil),  // 15: sealgate.v1.ListLegalHoldsResponse
-	nil,                             // 16: sealgate.v1.Artifact.LabelsEntry
-	nil,                             // 17: sealgate.v1.UploadHeader.LabelsEntry
-	(ArtifactType)(0),               // 18: sealgate.v1.ArtifactType
-	(*timestamppb.Timestamp)(nil),   // 19: google.protobuf.Timestamp
-	(KeyMode)(0),                    // 20: sealgate.v1.KeyMode
+	(Artifact_RedactionState)(0),    // 1: sealgate.v1.Artifact.RedactionState
+	(*Artifact)(nil),                // 2: sealgate.v1.Artifact
+	(*UploadHeader)(nil),            // 3: sealgate.v1.UploadHeader
+	(*UploadArtifactRequest)(nil),   // 4: sealgate.v1.UploadArtifactRequest
+	(*GetArtifactRequest)(nil),      // 5: sealgate.v1.GetArtifactRequest
+	(*ReadArtifactRequest)(nil),     // 6: sealgate.v1.ReadArtifactRequest
+	(*ReadArtifactResponse)(nil),    // 7: sealgate.v1.ReadArtifactResponse
+	(*ListArtifactsRequest)(nil),    // 8: sealgate.v1.ListArtifactsRequest
+	(*ListArtifactsResponse)(nil),   // 9: sealgate.v1.ListArtifactsResponse
+	(*DeleteArtifactRequest)(nil),   // 10: sealgate.v1.DeleteArtifactRequest
+	(*UndeleteArtifactRequest)(nil), // 11: sealgate.v1.UndeleteArtifactRequest
+	(*LegalHold)(nil),               // 12: sealgate.v1.LegalHold
+	(*SetLegalHoldRequest)(nil),     // 13: sealgate.v1.SetLegalHoldRequest
+	(*ReleaseLegalHoldRequest)(nil), // 14: sealgate.v1.ReleaseLegalHoldRequest
+	(*ListLegalHoldsRequest)(nil),   // 15: sealgate.v1.ListLegalHoldsRequest
+	(*ListLegalHoldsResponse)(nil),  // 16: sealgate.v1.ListLegalHoldsResponse
+	nil,                             // 17: sealgate.v1.Artifact.LabelsEntry
+	nil,                             // 18: sealgate.v1.UploadHeader.LabelsEntry
+	(ArtifactType)(0),               // 19: sealgate.v1.ArtifactType
+	(*timestamppb.Timestamp)(nil),   // 20: google.protobuf.Timestamp
+	(KeyMode)(0),                    // 21: sealgate.v1.KeyMode
 }
 var file_sealgate_v1_artifact_proto_depIdxs = []int32{
-	18, // 0: sealgate.v1.Artifact.type:type_name -> sealgate.v1.ArtifactType
+	19, // 0: sealgate.v1.Artifact.type:type_name -> sealgate.v1.ArtifactType
 	0,  // 1: sealgate.v1.Artifact.state:type_name -> sealgate.v1.Artifact.State
-	19, // 2: sealgate.v1.Artifact.create_time:type_name -> google.protobuf.Timestamp
-	19, // 3: sealgate.v1.Artifact.expire_time:type_name -> google.protobuf.Timestamp
-	19, // 4: sealgate.v1.Artifact.delete_time:type_name -> google.protobuf.Timestamp
-	19, // 5: sealgate.v1.Artifact.purge_time:type_name -> google.protobuf.Timestamp
-	16, // 6: sealgate.v1.Artifact.labels:type_name -> sealgate.v1.Artifact.LabelsEntry
-	20, // 7: sealgate.v1.Artifact.key_mode:type_name -> sealgate.v1.KeyMode
-	18, // 8: sealgate.v1.UploadHeader.type:type_name -> sealgate.v1.ArtifactType
-	17, // 9: sealgate.v1.UploadHeader.labels:type_name -> sealgate.v1.UploadHeader.LabelsEntry
-	2,  // 10: sealgate.v1.UploadArtifactRequest.header:type_name -> sealgate.v1.UploadHeader
-	1,  // 11: sealgate.v1.ReadArtifactResponse.artifact:type_name -> sealgate.v1.Artifact
-	18, // 12: sealgate.v1.ListArtifactsRequest.type:type_name -> sealgate.v1.ArtifactType
-	19, // 13: sealgate.v1.ListArtifactsRequest.create_time_start:type_name -> google.protobuf.Timestamp
-	19, // 14: sealgate.v1.ListArtifactsRequest.create_time_end:type_name -> google.protobuf.Timestamp
-	1,  // 15: sealgate.v1.ListArtifactsResponse.artifacts:type_name -> sealgate.v1.Artifact
-	19, // 16: sealgate.v1.LegalHold.create_time:type_name -> google.protobuf.Timestamp
-	11, // 17: sealgate.v1.ListLegalHoldsResponse.legal_holds:type_name -> sealgate.v1.LegalHold
-	3,  // 18: sealgate.v1.ArtifactService.UploadArtifact:input_type -> sealgate.v1.UploadArtifactRequest
-	4,  // 19: sealgate.v1.ArtifactService.GetArtifact:input_type -> sealgate.v1.GetArtifactRequest
-	5,  // 20: sealgate.v1.ArtifactService.ReadArtifact:input_type -> sealgate.v1.ReadArtifactRequest
-	7,  // 21: sealgate.v1.ArtifactService.ListArtifacts:input_type -> sealgate.v1.ListArtifactsRequest
-	9,  // 22: sealgate.v1.ArtifactService.DeleteArtifact:input_type -> sealgate.v1.DeleteArtifactRequest
-	10, // 23: sealgate.v1.ArtifactService.UndeleteArtifact:input_type -> sealgate.v1.UndeleteArtifactRequest
-	12, // 24: sealgate.v1.ArtifactService.SetLegalHold:input_type -> sealgate.v1.SetLegalHoldRequest
-	13, // 25: sealgate.v1.ArtifactService.ReleaseLegalHold:input_type -> sealgate.v1.ReleaseLegalHoldRequest
-	14, // 26: sealgate.v1.ArtifactService.ListLegalHolds:input_type -> sealgate.v1.ListLegalHoldsRequest
-	1,  // 27: sealgate.v1.ArtifactService.UploadArtifact:output_type -> sealgate.v1.Artifact
-	1,  // 28: sealgate.v1.ArtifactService.GetArtifact:output_type -> sealgate.v1.Artifact
-	6,  // 29: sealgate.v1.ArtifactService.ReadArtifact:output_type -> sealgate.v1.ReadArtifactResponse
-	8,  // 30: sealgate.v1.ArtifactService.ListArtifacts:output_type -> sealgate.v1.ListArtifactsResponse
-	1,  // 31: sealgate.v1.ArtifactService.DeleteArtifact:output_type -> sealgate.v1.Artifact
-	1,  // 32: sealgate.v1.ArtifactService.UndeleteArtifact:output_type -> sealgate.v1.Artifact
-	11, // 33: sealgate.v1.ArtifactService.SetLegalHold:output_type -> sealgate.v1.LegalHold
-	11, // 34: sealgate.v1.ArtifactService.ReleaseLegalHold:output_type -> sealgate.v1.LegalHold
-	15, // 35: sealgate.v1.ArtifactService.ListLegalHolds:output_type -> sealgate.v1.ListLegalHoldsResponse
-	27, // [27:36] is the sub-list for method output_type
-	18, // [18:27] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	20, // 2: sealgate.v1.Artifact.create_time:type_name -> google.protobuf.Timestamp
+	20, // 3: sealgate.v1.Artifact.expire_time:type_name -> google.protobuf.Timestamp
+	20, // 4: sealgate.v1.Artifact.delete_time:type_name -> google.protobuf.Timestamp
+	20, // 5: sealgate.v1.Artifact.purge_time:type_name -> google.protobuf.Timestamp
+	17, // 6: sealgate.v1.Artifact.labels:type_name -> sealgate.v1.Artifact.LabelsEntry
+	21, // 7: sealgate.v1.Artifact.key_mode:type_name -> sealgate.v1.KeyMode
+	1,  // 8: sealgate.v1.Artifact.redaction_state:type_name -> sealgate.v1.Artifact.RedactionState
+	19, // 9: sealgate.v1.UploadHeader.type:type_name -> sealgate.v1.ArtifactType
+	18, // 10: sealgate.v1.UploadHeader.labels:type_name -> sealgate.v1.UploadHeader.LabelsEntry
+	3,  // 11: sealgate.v1.UploadArtifactRequest.header:type_name -> sealgate.v1.UploadHeader
+	2,  // 12: sealgate.v1.ReadArtifactResponse.artifact:type_name -> sealgate.v1.Artifact
+	19, // 13: sealgate.v1.ListArtifactsRequest.type:type_name -> sealgate.v1.ArtifactType
+	20, // 14: sealgate.v1.ListArtifactsRequest.create_time_start:type_name -> google.protobuf.Timestamp
+	20, // 15: sealgate.v1.ListArtifactsRequest.create_time_end:type_name -> google.protobuf.Timestamp
+	2,  // 16: sealgate.v1.ListArtifactsResponse.artifacts:type_name -> sealgate.v1.Artifact
+	20, // 17: sealgate.v1.LegalHold.create_time:type_name -> google.protobuf.Timestamp
+	12, // 18: sealgate.v1.ListLegalHoldsResponse.legal_holds:type_name -> sealgate.v1.LegalHold
+	4,  // 19: sealgate.v1.ArtifactService.UploadArtifact:input_type -> sealgate.v1.UploadArtifactRequest
+	5,  // 20: sealgate.v1.ArtifactService.GetArtifact:input_type -> sealgate.v1.GetArtifactRequest
+	6,  // 21: sealgate.v1.ArtifactService.ReadArtifact:input_type -> sealgate.v1.ReadArtifactRequest
+	8,  // 22: sealgate.v1.ArtifactService.ListArtifacts:input_type -> sealgate.v1.ListArtifactsRequest
+	10, // 23: sealgate.v1.ArtifactService.DeleteArtifact:input_type -> sealgate.v1.DeleteArtifactRequest
+	11, // 24: sealgate.v1.ArtifactService.UndeleteArtifact:input_type -> sealgate.v1.UndeleteArtifactRequest
+	13, // 25: sealgate.v1.ArtifactService.SetLegalHold:input_type -> sealgate.v1.SetLegalHoldRequest
+	14, // 26: sealgate.v1.ArtifactService.ReleaseLegalHold:input_type -> sealgate.v1.ReleaseLegalHoldRequest
+	15, // 27: sealgate.v1.ArtifactService.ListLegalHolds:input_type -> sealgate.v1.ListLegalHoldsRequest
+	2,  // 28: sealgate.v1.ArtifactService.UploadArtifact:output_type -> sealgate.v1.Artifact
+	2,  // 29: sealgate.v1.ArtifactService.GetArtifact:output_type -> sealgate.v1.Artifact
+	7,  // 30: sealgate.v1.ArtifactService.ReadArtifact:output_type -> sealgate.v1.ReadArtifactResponse
+	9,  // 31: sealgate.v1.ArtifactService.ListArtifacts:output_type -> sealgate.v1.ListArtifactsResponse
+	2,  // 32: sealgate.v1.ArtifactService.DeleteArtifact:output_type -> sealgate.v1.Artifact
+	2,  // 33: sealgate.v1.ArtifactService.UndeleteArtifact:output_type -> sealgate.v1.Artifact
+	12, // 34: sealgate.v1.ArtifactService.SetLegalHold:output_type -> sealgate.v1.LegalHold
+	12, // 35: sealgate.v1.ArtifactService.ReleaseLegalHold:output_type -> sealgate.v1.LegalHold
+	16, // 36: sealgate.v1.ArtifactService.ListLegalHolds:output_type -> sealgate.v1.ListLegalHoldsResponse
+	28, // [28:37] is the sub-list for method output_type
+	19, // [19:28] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_sealgate_v1_artifact_proto_init() }
@@ -1313,7 +1385,7 @@ func file_sealgate_v1_artifact_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sealgate_v1_artifact_proto_rawDesc), len(file_sealgate_v1_artifact_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
