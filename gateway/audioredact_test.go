@@ -313,5 +313,3 @@ func TestRedactionCrashAtEachStep(t *testing.T) {
 		}
 	}
 }
-
-

@@ -87,17 +87,17 @@ type Result struct {
 
 // textWriter redacts plain text or WebVTT through a sliding window.
 type textWriter struct {
-	dst   io.Writer
-	d     *detect.Detector
-	repl  Replacer
-	vtt   bool
-	res   *Result
+	dst  io.Writer
+	d    *detect.Detector
+	repl Replacer
+	vtt  bool
+	res  *Result
 	// cue is the timing of the WebVTT cue the window's text is in, carried
 	// from one window to the next.
-	cue  TimeRange
-	buf  []byte
-	out   bytes.Buffer
-	err   error
+	cue TimeRange
+	buf []byte
+	out bytes.Buffer
+	err error
 }
 
 func (w *textWriter) Write(p []byte) (int, error) {

@@ -24,11 +24,11 @@ var ErrNotTranscript = errors.New("redact: JSON content is not an AWS Transcribe
 
 // jsonWriter collects a Transcribe transcript and rewrites it on Close.
 type jsonWriter struct {
-	dst   io.Writer
-	d     *detect.Detector
-	repl  Replacer
-	res   *Result
-	buf   bytes.Buffer
+	dst  io.Writer
+	d    *detect.Detector
+	repl Replacer
+	res  *Result
+	buf  bytes.Buffer
 }
 
 func (w *jsonWriter) Write(p []byte) (int, error) {
