@@ -69,9 +69,11 @@ func TestRedactionAtIngestReplacesValuesBeforeEncryption(t *testing.T) {
 	if a.GetSizeBytes() != int64(len(want)) {
 		t.Errorf("artifact size %d, want the redacted size %d", a.GetSizeBytes(), len(want))
 	}
-	// Recordings are not text: they are stored as sent.
-	wav := append([]byte("RIFF"), []byte(plainTranscript)...)
-	r := mustUpload(t, env, ctx, callHeader("us-west"), wav)
+	// Recordings are not text: they are stored as sent (and wait for
+	// audio redaction).
+	wav := toneWAV()
+	h := callHeader("us-west")
+	r := mustUpload(t, env, ctx, h, wav)
 	if !bytes.Equal(storedPlaintext(t, env, r), wav) {
 		t.Error("a recording was changed by text redaction")
 	}

@@ -232,14 +232,16 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("settings set out of range: exit %d, stderr %q; want 1 and RETENTION_OUT_OF_RANGE", code, errOut)
 	}
 
-	// Offline: find the object file (staged or moved) and decrypt it.
-	var object string
-	filepath.Walk(filepath.Join(dataDir, "regions"), func(p string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() && strings.HasSuffix(name, "/"+fi.Name()) {
-			object = p
+	// Offline: wait for the mover to store the object, then decrypt it.
+	object := filepath.Join(dataDir, "regions", "us", "artifacts", "demo", strings.TrimPrefix(name, "accounts/demo/artifacts/"))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(object); err == nil {
+			break
 		}
-		return nil
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not stored", name)
+		}
+	}
 	plainOut := filepath.Join(work, "offline.raw")
 	r.mustRun("decrypt", "--data-dir", dataDir, "--expect", name, "-o", plainOut, object)
 	if b, _ := os.ReadFile(plainOut); !bytes.Equal(b, content) {
@@ -323,13 +325,16 @@ func TestPrivacyEndToEnd(t *testing.T) {
 	name := strings.TrimSpace(r.mustRun("upload", "--addr", addr, "--type", "CALL_TRANSCRIPT", "--sip-zone", "us-west",
 		"--content-type", "text/plain", in))
 
-	var object string
-	filepath.Walk(filepath.Join(dataDir, "regions"), func(p string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() && strings.HasSuffix(name, "/"+fi.Name()) {
-			object = p
+	// Wait for the mover, so that the object stays where it is found.
+	object := filepath.Join(dataDir, "regions", "us", "artifacts", "demo", strings.TrimPrefix(name, "accounts/demo/artifacts/"))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(object); err == nil {
+			break
 		}
-		return nil
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not stored", name)
+		}
+	}
 	offline := r.mustRun("decrypt", "--data-dir", dataDir, "--expect", name, object)
 	want := "Customer: my number is [PHONE NUMBER], card [CARD NUMBER], mail [EMAIL ADDRESS]\n"
 	if offline != want {
