@@ -20,7 +20,7 @@ declare -A TARGET=(
   [gateway/mover]=80
   [gateway/limits]=80
 )
-for d in gateway/lifecycle gateway/privacy; do
+for d in gateway/lifecycle gateway/notify gateway/privacy/detect gateway/privacy/redact gateway/privacy/audio; do
   [[ -d "$d" ]] && TARGET[$d]=80
 done
 if [[ $# -gt 0 ]]; then
