@@ -65,6 +65,9 @@ func validateUploadHeader(h *sealgatev1.UploadHeader) error {
 			return invalidArgument("header.labels["+k+"]", "label values are printable, at most 256 bytes", ReasonInvalidArgument)
 		}
 	}
+	if len(h.GetRequestId()) > maxIDLen || !printable(h.GetRequestId()) {
+		return invalidArgument("header.request_id", "must be printable, at most 128 bytes (a UUID)", ReasonInvalidArgument)
+	}
 	if h.SizeBytes != nil && h.GetSizeBytes() < 0 {
 		return invalidArgument("header.size_bytes", "must not be negative", ReasonInvalidArgument)
 	}

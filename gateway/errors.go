@@ -28,6 +28,8 @@ const (
 	ReasonKeyServiceUnavailable = "KEY_SERVICE_UNAVAILABLE" // UNAVAILABLE
 	ReasonContentBlocked        = "CONTENT_BLOCKED"         // FAILED_PRECONDITION
 	ReasonRedactionPending      = "REDACTION_PENDING"       // FAILED_PRECONDITION
+	ReasonRequestInProgress     = "REQUEST_IN_PROGRESS"     // UNAVAILABLE
+	ReasonRequestIDReused       = "REQUEST_ID_REUSED"       // FAILED_PRECONDITION
 	ReasonRetentionOutOfRange   = "RETENTION_OUT_OF_RANGE"  // INVALID_ARGUMENT
 	ReasonUnknownSIPZone        = "UNKNOWN_SIP_ZONE"        // INVALID_ARGUMENT
 	ReasonUnknownRegion         = "UNKNOWN_REGION"          // FAILED_PRECONDITION, or INVALID_ARGUMENT for a malformed code
@@ -49,7 +51,7 @@ const (
 )
 
 // newStatus builds a status with an ErrorInfo detail.
-func newStatus(code codes.Code, msg, reason string, meta map[string]string, extra ...*errdetails.BadRequest) error {
+func newStatus(code codes.Code, msg, reason string, meta map[string]string, extra ...protoadapt.MessageV1) error {
 	st := status.New(code, msg)
 	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain, Metadata: meta}}
 	for _, e := range extra {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/sealgate/sealgate/gateway/audit"
+	"github.com/sealgate/sealgate/gateway/layout"
 	"github.com/sealgate/sealgate/gateway/lifecycle"
 	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/notify"
@@ -64,6 +65,9 @@ type Config struct {
 	// operator's webhooks; nil means none are sent (the audit event still
 	// is).
 	Notifier *notify.Outbox
+	// RequestLease is how long an upload holds its request_id without
+	// renewing it; 0 means 30 s.
+	RequestLease time.Duration
 	// Limits caps streams per principal and account, stream memory and key
 	// probes; nil means limits.New with the defaults.
 	Limits *limits.Limiter
@@ -87,6 +91,7 @@ type Gateway struct {
 	// The audio redactor: its crash-test hook and its wake-up.
 	redactHook RedactHook
 	redactWake chan struct{}
+	uploadHook func(step string, ref layout.Ref) error
 	log        *slog.Logger
 	now        func() time.Time
 	audit      audit.Sink

@@ -75,6 +75,24 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 		return st
 	}
 	h := plan.sealer.Header()
+	var claim *requestClaim
+	if plan.header.GetRequestId() != "" && g.cfg.Lifecycle != nil {
+		c, prior, err := g.claimRequest(ctx, plan)
+		if err != nil {
+			st := g.toStatus(ctx, "upload", err)
+			g.metrics.Uploads.WithLabelValues(outcome(err)).Inc()
+			g.record(ctx, audit.KindUpload, p.Account, "", nil, st)
+			return st
+		}
+		if prior != nil {
+			// A retry of a stored upload: its first artifact is the answer.
+			g.metrics.Uploads.WithLabelValues(outcome(nil)).Inc()
+			g.log.InfoContext(ctx, "upload retried: answered with the first attempt's artifact", "artifact", prior.GetName())
+			return stream.SendAndClose(prior)
+		}
+		claim = c
+		defer claim.release()
+	}
 	registered := g.register(ctx, plan)
 	size, err := g.writeUpload(ctx, plan, next)
 	if rerr := <-registered; err == nil && rerr != nil {
@@ -87,6 +105,21 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 		if serr := g.saveSpans(ctx, plan); serr != nil {
 			g.deleteStaged(plan)
 			err = serr
+		}
+	}
+	if err == nil {
+		if herr := g.uploadStep(UploadStepWritten, plan.ref); herr != nil {
+			return herr // a simulated crash: nothing is cleaned up
+		}
+	}
+	if err == nil && claim != nil {
+		// The request is this artifact's from here on, even if the answer
+		// is lost.
+		if cerr := claim.complete(ctx); cerr != nil {
+			g.deleteStaged(plan)
+			err = cerr
+		} else if herr := g.uploadStep(UploadStepStored, plan.ref); herr != nil {
+			return herr
 		}
 	}
 	if err != nil {
@@ -539,4 +572,24 @@ func (g *Gateway) deleteStaged(plan *uploadPlan) {
 	if err := plan.bucket.Delete(ctx, plan.ref.StagingKey()); err != nil && !errors.Is(err, store.ErrNotFound) {
 		g.log.Warn("failed upload: staged object left behind (unreadable: no record)", "artifact", plan.ref.Name(), "err", err)
 	}
+}
+
+// Upload steps, for crash tests (SEALGATE_UPLOAD_PAUSE_AT): written (the
+// object and its record are durable, the request not yet marked stored)
+// and stored (the request marked, the answer not yet sent).
+const (
+	UploadStepWritten = "upload-written"
+	UploadStepStored  = "upload-stored"
+)
+
+// SetUploadHook sets a hook called at each upload step. An error it
+// returns ends the upload there as a crash would: with that error and
+// nothing cleaned up (for tests).
+func (g *Gateway) SetUploadHook(h func(step string, ref layout.Ref) error) { g.uploadHook = h }
+
+func (g *Gateway) uploadStep(step string, ref layout.Ref) error {
+	if g.uploadHook == nil {
+		return nil
+	}
+	return g.uploadHook(step, ref)
 }

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
@@ -40,6 +43,7 @@ func (g *globalFlags) connect(cmd string) (*client, error) {
 	if g.timeout < 0 {
 		return nil, usagef(cmd, "--timeout must not be negative")
 	}
+	addrs := strings.Split(g.addr, ",")
 	var transport credentials.TransportCredentials
 	switch {
 	case g.tls || g.caCert != "" || g.cert != "":
@@ -49,7 +53,7 @@ func (g *globalFlags) connect(cmd string) (*client, error) {
 		}
 		g.tls = true
 		transport = credentials.NewTLS(cfg)
-	case isLoopback(g.addr):
+	case !slices.ContainsFunc(addrs, func(a string) bool { return !isLoopback(a) }):
 		transport = insecure.NewCredentials()
 	default:
 		return nil, usagef(cmd, "--addr %s is not a loopback address: pass --tls", g.addr)
@@ -58,14 +62,28 @@ func (g *globalFlags) connect(cmd string) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(g.addr,
+	// Several gateways (--addr A,B,C) or a DNS name with several addresses
+	// (dns:///NAME:PORT): calls go round robin over those that answer.
+	target := g.addr
+	opts := []grpc.DialOption{grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`)}
+	if len(addrs) > 1 {
+		r := manual.NewBuilderWithScheme("sealctl")
+		var state resolver.State
+		for _, a := range addrs {
+			state.Addresses = append(state.Addresses, resolver.Address{Addr: strings.TrimSpace(a)})
+		}
+		r.InitialState(state)
+		target = "sealctl:///gateways"
+		opts = append(opts, grpc.WithResolvers(r))
+	}
+	conn, err := grpc.NewClient(target, append(opts,
 		grpc.WithTransportCredentials(transport),
 		grpc.WithPerRPCCredentials(bearer{token: token, secure: g.tls}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
 		// Large flow-control windows, as the gateway uses (gateway.StreamWindow).
 		grpc.WithInitialWindowSize(4<<20),
 		grpc.WithInitialConnWindowSize(16<<20),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", g.addr, err)
 	}

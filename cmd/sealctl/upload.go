@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
@@ -120,6 +126,8 @@ func runUpload(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&f.engagement, "engagement", "", "engagement `id`")
 	fs.StringVar(&f.contentType, "content-type", "", "MIME `type` of the content (default: from the file extension)")
 	fs.Var(f.labels, "label", "label `KEY=VALUE` (repeatable; never personal data)")
+	requestID := fs.String("request-id", "", "idempotency `key` of this upload (default: a new UUID; a retry with the same key stores nothing new)")
+	retries := fs.Int("retries", 5, "retries of a file upload the gateway answers UNAVAILABLE (`N`)")
 	f.progress.register(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -146,13 +154,38 @@ func runUpload(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return usagef(cmd, "%v", err)
 	}
-	bar := a.newProgress(f.progress, size, "uploading")
-	art, err := upload(ctx, c, header, in, bar)
-	if err != nil {
-		bar.abort()
-		return err
+	header.RequestId = *requestID
+	if header.RequestId == "" {
+		header.RequestId = newUUID()
 	}
-	bar.finish()
+	// A file can be sent again: retry what the gateway could not take now
+	// (a gateway going away, a store down, the first attempt of this
+	// request still in progress), with the same request id, so that the
+	// upload is stored once whatever happened to the earlier answers.
+	seeker, canRetry := in.(io.Seeker)
+	var art *sealgatev1.Artifact
+	for attempt := 0; ; attempt++ {
+		bar := a.newProgress(f.progress, size, "uploading")
+		art, err = upload(ctx, c, header, in, bar)
+		if err == nil {
+			bar.finish()
+			break
+		}
+		bar.abort()
+		if !canRetry || attempt >= *retries || status.Code(err) != codes.Unavailable {
+			return err
+		}
+		wait := retryAfter(err, attempt)
+		fmt.Fprintf(a.stderr, "sealctl: %v; retrying in %v\n", status.Convert(err).Message(), wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		if _, err := seeker.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+	}
 	_, err = fmt.Fprintln(a.stdout, art.GetName())
 	return err
 }
@@ -200,28 +233,28 @@ func upload(ctx context.Context, c *client, header *sealgatev1.UploadHeader, r i
 	if err != nil {
 		return nil, err
 	}
+	// send sends m; when the gateway has already ended the call (io.EOF)
+	// it returns the call's outcome: its error, or the artifact when the
+	// gateway answered early (a retry of a stored request).
+	var answered *sealgatev1.Artifact
 	send := func(m *sealgatev1.UploadArtifactRequest) error {
 		err := stream.Send(m)
 		if errors.Is(err, io.EOF) {
-			// The gateway ended the call; its status says why.
-			_, err = stream.CloseAndRecv()
+			answered, err = stream.CloseAndRecv()
+			if err == nil {
+				return errAnswered
+			}
 		}
 		return err
 	}
-	if err := send(&sealgatev1.UploadArtifactRequest{
-		Payload: &sealgatev1.UploadArtifactRequest_Header{Header: header},
-	}); err != nil {
-		return nil, err
-	}
-	for {
+	err = send(&sealgatev1.UploadArtifactRequest{Payload: &sealgatev1.UploadArtifactRequest_Header{Header: header}})
+	for err == nil {
 		// A fresh buffer per message: gRPC may still hold the previous one.
 		buf := make([]byte, chunkSize)
 		n, rerr := io.ReadFull(r, buf)
 		if n > 0 {
-			if err := send(&sealgatev1.UploadArtifactRequest{
-				Payload: &sealgatev1.UploadArtifactRequest_Chunk{Chunk: buf[:n]},
-			}); err != nil {
-				return nil, err
+			if err = send(&sealgatev1.UploadArtifactRequest{Payload: &sealgatev1.UploadArtifactRequest_Chunk{Chunk: buf[:n]}}); err != nil {
+				break
 			}
 			bar.add(n)
 		}
@@ -233,5 +266,34 @@ func upload(ctx context.Context, c *client, header *sealgatev1.UploadHeader, r i
 			return nil, fmt.Errorf("read input: %w", rerr)
 		}
 	}
+	if errors.Is(err, errAnswered) {
+		return answered, nil
+	}
+	if err != nil {
+		return nil, err
+	}
 	return stream.CloseAndRecv()
+}
+
+// errAnswered means the gateway answered before the upload was sent whole.
+var errAnswered = errors.New("answered early")
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// retryAfter is the wait before retry attempt+1: the gateway's RetryInfo
+// delay when it gave one, else 0.5 s doubling up to 8 s.
+func retryAfter(err error, attempt int) time.Duration {
+	for _, d := range status.Convert(err).Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay().AsDuration() > 0 {
+			return min(ri.GetRetryDelay().AsDuration(), time.Minute)
+		}
+	}
+	return min(500*time.Millisecond<<attempt, 8*time.Second)
 }

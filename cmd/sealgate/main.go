@@ -191,6 +191,9 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) error {
 		close(sweeperDone)
 		close(redactorDone)
 	}
+	if at := os.Getenv("SEALGATE_UPLOAD_PAUSE_AT"); at != "" {
+		rt.Gateway.SetUploadHook(pauseHook(at, stdout))
+	}
 	outboxDone := make(chan struct{})
 	if rt.Outbox != nil {
 		go func() { defer close(outboxDone); rt.Outbox.Run(ctx) }()

@@ -164,6 +164,7 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 		UploadMinRate:          c.UploadMinRate,
 		UploadRateWindow:       c.UploadRateWindow,
 		UploadMaxDuration:      c.UploadMaxDuration,
+		RequestLease:           c.UploadRequestLease,
 		ReadStallTimeout:       c.ReadStallTimeout,
 		Limits:                 limits.New(c.Limits),
 		Lifecycle:              rt.Lifecycle,

@@ -58,6 +58,10 @@ type Config struct {
 	UploadRateWindow time.Duration `yaml:"upload_rate_window"`
 	// UploadMaxDuration is the longest one upload may take; default 12h.
 	UploadMaxDuration time.Duration `yaml:"upload_max_duration"`
+	// UploadRequestLease is how long an upload holds its request_id without
+	// renewing it: a retry after a gateway died waits at most this long.
+	// Default 30s.
+	UploadRequestLease time.Duration `yaml:"upload_request_lease"`
 	// MaxConnections caps the gateway's client connections; default 1024.
 	MaxConnections int `yaml:"max_connections"`
 	// Limits caps what one principal or account may hold at once.

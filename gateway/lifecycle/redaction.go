@@ -68,6 +68,11 @@ func (s *Store) PutSpans(ctx context.Context, account, engagement, kind, id stri
 	return nil
 }
 
+// DeleteSpans removes what transcript id recorded.
+func (s *Store) DeleteSpans(ctx context.Context, account, engagement, kind, id string) error {
+	return s.remove(ctx, spansPrefix(account, engagement, kind)+id+".json")
+}
+
 // maxSpans bounds one transcript's spans object.
 const maxSpans = 4 << 20
 

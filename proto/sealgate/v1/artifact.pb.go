@@ -349,7 +349,14 @@ type UploadHeader struct {
 	Labels      map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Optional plaintext size in bytes. When set, the upload fails unless exactly
 	// this many bytes arrive, and stores can skip multipart uploads.
-	SizeBytes     *int64 `protobuf:"varint,7,opt,name=size_bytes,json=sizeBytes,proto3,oneof" json:"size_bytes,omitempty"`
+	SizeBytes *int64 `protobuf:"varint,7,opt,name=size_bytes,json=sizeBytes,proto3,oneof" json:"size_bytes,omitempty"`
+	// Makes the upload idempotent (AIP-155): a UUID the client picks once per
+	// artifact and sends again with every retry. A retry of an upload that
+	// was stored returns the first artifact and stores nothing new, also when
+	// the first attempt's gateway died before answering; a retry while the
+	// first attempt may still be running is UNAVAILABLE / REQUEST_IN_PROGRESS
+	// with a RetryInfo delay. At most 128 printable bytes.
+	RequestId     string `protobuf:"bytes,8,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -431,6 +438,13 @@ func (x *UploadHeader) GetSizeBytes() int64 {
 		return *x.SizeBytes
 	}
 	return 0
+}
+
+func (x *UploadHeader) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // UploadArtifactRequest is one message of an upload stream: the header first,
@@ -1216,7 +1230,7 @@ const file_sealgate_v1_artifact_proto_rawDesc = "" +
 	"\x0eRedactionState\x12\x1f\n" +
 	"\x1bREDACTION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17REDACTION_STATE_PENDING\x10\x01\x12\x1c\n" +
-	"\x18REDACTION_STATE_REDACTED\x10\x02\"\xe8\x02\n" +
+	"\x18REDACTION_STATE_REDACTED\x10\x02\"\x87\x03\n" +
 	"\fUploadHeader\x12-\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x19.sealgate.v1.ArtifactTypeR\x04type\x12\x19\n" +
 	"\bsip_zone\x18\x02 \x01(\tR\asipZone\x12\x19\n" +
@@ -1225,7 +1239,9 @@ const file_sealgate_v1_artifact_proto_rawDesc = "" +
 	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\x12=\n" +
 	"\x06labels\x18\x06 \x03(\v2%.sealgate.v1.UploadHeader.LabelsEntryR\x06labels\x12\"\n" +
 	"\n" +
-	"size_bytes\x18\a \x01(\x03H\x00R\tsizeBytes\x88\x01\x01\x1a9\n" +
+	"size_bytes\x18\a \x01(\x03H\x00R\tsizeBytes\x88\x01\x01\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\b \x01(\tR\trequestId\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\r\n" +

@@ -1,0 +1,64 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sealgate/sealgate/store"
+)
+
+// Request is the claim an idempotent upload (AIP-155) holds on its
+// request_id: which attempt's artifact it is, and whether it was stored.
+// The attempt that holds the claim renews LeaseUntil while it streams; a
+// retry may take over only once the lease has run out (its gateway died).
+type Request struct {
+	// Artifact is the id of the artifact of the attempt holding the claim.
+	Artifact string `json:"artifact"`
+	// Fingerprint identifies the request (a hash of its header), so that a
+	// request_id reused for another upload is refused.
+	Fingerprint string    `json:"fingerprint"`
+	Stored      bool      `json:"stored"`
+	LeaseUntil  time.Time `json:"lease_until,omitzero"`
+	Created     time.Time `json:"created"`
+}
+
+func requestKey(account, requestID string) string {
+	sum := sha256.Sum256([]byte(requestID))
+	return "requests/" + account + "/" + hex.EncodeToString(sum[:]) + ".json"
+}
+
+// LoadRequest returns the claim on a request id and its version, or nil.
+func (s *Store) LoadRequest(ctx context.Context, account, requestID string) (*Request, string, error) {
+	data, ver, err := s.b.Load(ctx, requestKey(account, requestID), maxRecordSize)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("lifecycle: request: %w", err)
+	}
+	r := &Request{}
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, "", fmt.Errorf("lifecycle: request: %w", err)
+	}
+	return r, ver, nil
+}
+
+// SwapRequest writes the claim if it is still at version ("" creates it);
+// it returns the new version, or an error wrapping store.ErrPrecondition
+// when another attempt got there first.
+func (s *Store) SwapRequest(ctx context.Context, account, requestID string, r *Request, version string) (string, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return "", err
+	}
+	v, err := s.b.Swap(ctx, requestKey(account, requestID), data, version)
+	if err != nil {
+		return "", fmt.Errorf("lifecycle: request: %w", err)
+	}
+	return v, nil
+}

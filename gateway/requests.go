@@ -1,0 +1,218 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/gateway/lifecycle"
+	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+	"github.com/sealgate/sealgate/store"
+)
+
+// Idempotent uploads (AIP-155). An upload with a request_id claims it in
+// the control store before it stores anything: one create-only write. The
+// attempt that holds the claim renews a lease while it streams, and marks
+// the claim stored (a compare-and-swap) before it answers; only then is
+// its artifact the request's. A retry finds the claim:
+//
+//   - stored: it answers with that artifact and stores nothing;
+//   - leased: the first attempt may still be running, so it is refused with
+//     UNAVAILABLE / REQUEST_IN_PROGRESS and a RetryInfo delay;
+//   - lease run out: the first attempt's gateway died before it was done;
+//     the retry purges whatever that attempt left and takes the claim.
+//
+// An attempt that loses its claim (it stalled past its lease and a retry
+// took over) cannot mark it stored, so it removes what it wrote and fails:
+// at most one artifact per request_id is ever acknowledged.
+
+// defaultRequestLease is how long an upload holds its request_id without
+// renewing it.
+const defaultRequestLease = 30 * time.Second
+
+// requestClaim is a request_id held by an upload in progress.
+type requestClaim struct {
+	g       *Gateway
+	account string
+	id      string
+	mu      sync.Mutex
+	req     lifecycle.Request
+	version string
+	lost    bool
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// fingerprint identifies an upload's header, so that a request_id reused
+// for a different upload is refused.
+func fingerprint(h *sealgatev1.UploadHeader) string {
+	sum := sha256.New()
+	for _, v := range []string{h.GetType().String(), h.GetSipZone(), h.GetQueueId(), h.GetEngagementId(), h.GetContentType(),
+		fmt.Sprint(h.SizeBytes != nil, h.GetSizeBytes())} {
+		fmt.Fprintf(sum, "%d:%s;", len(v), v)
+	}
+	keys := make([]string, 0, len(h.GetLabels()))
+	for k := range h.GetLabels() {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(sum, "%d:%s=%d:%s;", len(k), k, len(h.GetLabels()[k]), h.GetLabels()[k])
+	}
+	return hex.EncodeToString(sum.Sum(nil))
+}
+
+func (g *Gateway) requestLease() time.Duration {
+	if g.cfg.RequestLease > 0 {
+		return g.cfg.RequestLease
+	}
+	return defaultRequestLease
+}
+
+// claimRequest takes plan's request_id for plan's artifact. It returns the
+// artifact to answer with instead when the request was stored before, or
+// the status that refuses the retry.
+func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestClaim, *sealgatev1.Artifact, error) {
+	lc, h := g.cfg.Lifecycle, plan.header
+	account, id, fp := plan.ref.Account, h.GetRequestId(), fingerprint(h)
+	for range 8 {
+		cur, ver, err := lc.LoadRequest(ctx, account, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		now := g.now()
+		mine := &lifecycle.Request{Artifact: plan.ref.ID, Fingerprint: fp, LeaseUntil: now.Add(g.requestLease()), Created: now.UTC()}
+		if cur != nil {
+			if cur.Fingerprint != fp {
+				return nil, nil, newStatus(codes.FailedPrecondition,
+					"header.request_id was used for another upload (a different header): pick a new one per artifact", ReasonRequestIDReused, nil)
+			}
+			old, ok := layout.ParseArtifactName(layout.ArtifactName(account, cur.Artifact))
+			if cur.Stored && ok {
+				a, err := g.describe(ctx, old)
+				if err != nil {
+					return nil, nil, err
+				}
+				return nil, a, nil
+			}
+			if wait := cur.LeaseUntil.Sub(now); wait > 0 {
+				return nil, nil, newStatus(codes.Unavailable,
+					"an upload with this request_id is in progress; retry after the delay to get its result", ReasonRequestInProgress,
+					nil, &errdetails.RetryInfo{RetryDelay: durationpb.New(wait.Round(time.Millisecond) + 100*time.Millisecond)})
+			}
+			// The attempt that held it died before it was done: nothing of
+			// it was acknowledged, so nothing of it may stay.
+			if ok {
+				if err := g.dropAttempt(ctx, plan, old); err != nil {
+					return nil, nil, err
+				}
+			}
+			mine.Created = cur.Created
+		}
+		ver, err = lc.SwapRequest(ctx, account, id, mine, ver)
+		if errors.Is(err, store.ErrPrecondition) {
+			continue // another attempt moved first: look again
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		c := &requestClaim{g: g, account: account, id: id, req: *mine, version: ver, stop: make(chan struct{}), done: make(chan struct{})}
+		go c.renew()
+		return c, nil, nil
+	}
+	return nil, nil, newStatus(codes.Aborted, "concurrent uploads with this request_id; retry", ReasonRequestInProgress, nil)
+}
+
+// renew extends the lease until stopped; a lost claim ends it.
+func (c *requestClaim) renew() {
+	defer close(c.done)
+	every := c.g.requestLease() / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		next := c.req
+		next.LeaseUntil = c.g.now().Add(c.g.requestLease())
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		ver, err := c.g.cfg.Lifecycle.SwapRequest(ctx, c.account, c.id, &next, c.version)
+		cancel()
+		switch {
+		case err == nil:
+			c.req, c.version = next, ver
+		case errors.Is(err, store.ErrPrecondition):
+			c.lost = true
+		}
+		c.mu.Unlock()
+		if errors.Is(err, store.ErrPrecondition) {
+			return
+		}
+	}
+}
+
+// release stops the renewals.
+func (c *requestClaim) release() {
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	<-c.done
+}
+
+// complete marks the request stored by this attempt: after it the
+// artifact is the request's answer. It fails when a retry took the claim.
+func (c *requestClaim) complete(ctx context.Context) error {
+	c.release()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.req
+	next.Stored, next.LeaseUntil = true, time.Time{}
+	if c.lost {
+		return lostClaim()
+	}
+	_, err := c.g.cfg.Lifecycle.SwapRequest(ctx, c.account, c.id, &next, c.version)
+	if errors.Is(err, store.ErrPrecondition) {
+		return lostClaim()
+	}
+	return err
+}
+
+func lostClaim() error {
+	return newStatus(codes.Aborted, "this upload stalled past its request lease and a retry took over; nothing of it was kept", ReasonRequestInProgress, nil)
+}
+
+// dropAttempt removes everything an upload attempt that died may have
+// left: its record and objects, its index entries and a transcript's
+// spans. The header (so the type and engagement) is the same as plan's:
+// the request's fingerprint matched.
+func (g *Gateway) dropAttempt(ctx context.Context, plan *uploadPlan, old layout.Ref) error {
+	lc := g.cfg.Lifecycle
+	if err := lifecycle.Purge(ctx, lc, g.cfg.Topology, old, nil); err != nil {
+		return err
+	}
+	if err := lc.UnindexExpiry(ctx, old, plan.category); err != nil {
+		return err
+	}
+	if err := lc.UnindexRedaction(ctx, old); err != nil {
+		return err
+	}
+	if kind := transcriptKind(plan.header.GetType()); kind != "" && plan.header.GetEngagementId() != "" {
+		return lc.DeleteSpans(ctx, old.Account, plan.header.GetEngagementId(), kind, old.ID)
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sealgate/sealgate/gateway"
+	"github.com/sealgate/sealgate/gateway/config"
+	"github.com/sealgate/sealgate/gateway/gatewaytest"
+	"github.com/sealgate/sealgate/gateway/layout"
+	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+)
+
+// engagementArtifacts lists the artifacts of an engagement.
+func engagementArtifacts(t *testing.T, env *gatewaytest.Env, ctx context.Context, engagement string) []string {
+	t.Helper()
+	resp, err := env.Artifacts.ListArtifacts(ctx, &sealgatev1.ListArtifactsRequest{Parent: "accounts/demo", EngagementId: engagement})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range resp.GetArtifacts() {
+		out = append(out, a.GetName())
+	}
+	return out
+}
+
+func TestRetriedUploadReturnsTheFirstArtifact(t *testing.T) {
+	env := gatewaytest.Start(t, nil)
+	ctx := env.Ctx(t, "demo")
+	h := callHeader("us-west")
+	h.EngagementId, h.RequestId = "idem-1", "7d0c9a3e-2f7b-4c1e-9a55-0b6f3c2d1e00"
+	data := randomBytes(300<<10, 1)
+	first := mustUpload(t, env, ctx, h, data)
+	again := mustUpload(t, env, ctx, h, data)
+	if again.GetName() != first.GetName() {
+		t.Fatalf("retry stored %s, want the first artifact %s", again.GetName(), first.GetName())
+	}
+	if got := engagementArtifacts(t, env, ctx, "idem-1"); len(got) != 1 {
+		t.Fatalf("artifacts %v, want one", got)
+	}
+	if files := objectFiles(t, env.DataDir); len(files) != 1 {
+		t.Fatalf("objects %v, want one", files)
+	}
+	// The same request_id for another upload is refused.
+	other := proto.CloneOf(h)
+	other.EngagementId = "idem-2"
+	_, err := env.Upload(ctx, other, bytes.NewReader(data), 64<<10)
+	wantStatus(t, "a request_id reused for another upload", err, codes.FailedPrecondition, "REQUEST_ID_REUSED")
+	// Without a request_id every upload is new.
+	h.RequestId = ""
+	mustUpload(t, env, ctx, h, data)
+	mustUpload(t, env, ctx, h, data)
+	if got := engagementArtifacts(t, env, ctx, "idem-1"); len(got) != 3 {
+		t.Fatalf("artifacts %v, want three", got)
+	}
+}
+
+// TestRetryAfterTheFirstGatewayDied crashes the first attempt of an upload
+// after its object and record are durable, before (written) and after
+// (stored) it marks its request: a retry gets one artifact, never two.
+func TestRetryAfterTheFirstGatewayDied(t *testing.T) {
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	env := gatewaytest.Start(t, func(c *config.Config) { c.Clock = clock })
+	ctx := env.Ctx(t, "demo")
+	crash := errors.New("crash")
+	for i, step := range []string{gateway.UploadStepWritten, gateway.UploadStepStored} {
+		h := callHeader("us-west")
+		h.EngagementId, h.RequestId = "died-"+step, "req-"+step
+		data := randomBytes(200<<10, uint64(i))
+		var crashed atomic.Bool
+		env.Runtime.Gateway.SetUploadHook(func(s string, _ layout.Ref) error {
+			if s == step && !crashed.Swap(true) {
+				return crash
+			}
+			return nil
+		})
+		if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
+			t.Fatalf("%s: the first attempt did not crash", step)
+		}
+		var a *sealgatev1.Artifact
+		var err error
+		if step == gateway.UploadStepWritten {
+			// The first attempt's lease still runs: it might be alive.
+			_, err = env.Upload(ctx, h, bytes.NewReader(data), 64<<10)
+			st := wantStatus(t, step+": retry within the lease", err, codes.Unavailable, "REQUEST_IN_PROGRESS")
+			if d := retryDelay(st.Err()); d <= 0 || d > 31*time.Second {
+				t.Errorf("%s: RetryInfo delay %v, want up to the 30 s lease", step, d)
+			}
+			offset.Add(int64(31 * time.Second))
+		}
+		a, err = env.Upload(ctx, h, bytes.NewReader(data), 64<<10)
+		if err != nil {
+			t.Fatalf("%s: retry: %v", step, err)
+		}
+		if got := engagementArtifacts(t, env, ctx, h.EngagementId); len(got) != 1 || got[0] != a.GetName() {
+			t.Fatalf("%s: artifacts %v, want only %s", step, got, a.GetName())
+		}
+		if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
+			t.Fatalf("%s: the artifact is not the upload", step)
+		}
+	}
+	env.Runtime.Gateway.SetUploadHook(nil)
+}
