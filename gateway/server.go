@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	grpcauth "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
@@ -51,6 +52,9 @@ func ClientWindowOptions() []grpc.DialOption {
 type Server struct {
 	*grpc.Server
 	Health *health.Server
+	// Metrics are the per-RPC Prometheus metrics (grpc_server_*): register
+	// them with a registry to export them.
+	Metrics *grpcprom.ServerMetrics
 }
 
 // NewServer returns a gRPC server that serves g behind the interceptor chain:
@@ -67,6 +71,8 @@ func NewServer(g *Gateway, v *auth.Verifier, log *slog.Logger, opts ...grpc.Serv
 		return status.Error(codes.Internal, "internal error")
 	})}
 	match := selector.MatchFunc(auth.NotExempt)
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
+		grpcprom.WithHistogramBuckets([]float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300})))
 	all := append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(MaxSendMsgSize),
@@ -79,11 +85,13 @@ func NewServer(g *Gateway, v *auth.Verifier, log *slog.Logger, opts ...grpc.Serv
 		grpc.InitialWindowSize(StreamWindow),
 		grpc.InitialConnWindowSize(ConnWindow),
 		grpc.ChainUnaryInterceptor(
+			metrics.UnaryServerInterceptor(),
 			logging.UnaryServerInterceptor(lg, logOpts...),
 			selector.UnaryServerInterceptor(grpcauth.UnaryServerInterceptor(g.AuthFunc(v)), match),
 			recovery.UnaryServerInterceptor(recoverOpts...),
 		),
 		grpc.ChainStreamInterceptor(
+			metrics.StreamServerInterceptor(),
 			logging.StreamServerInterceptor(lg, logOpts...),
 			selector.StreamServerInterceptor(grpcauth.StreamServerInterceptor(g.AuthFunc(v)), match),
 			recovery.StreamServerInterceptor(recoverOpts...),
@@ -94,5 +102,6 @@ func NewServer(g *Gateway, v *auth.Verifier, log *slog.Logger, opts ...grpc.Serv
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
-	return &Server{Server: s, Health: hs}
+	metrics.InitializeMetrics(s)
+	return &Server{Server: s, Health: hs, Metrics: metrics}
 }

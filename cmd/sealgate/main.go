@@ -22,6 +22,7 @@ import (
 	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sealgate/sealgate/gateway"
 	"github.com/sealgate/sealgate/gateway/config"
@@ -237,6 +238,20 @@ func serveAPI(ctx context.Context, cfg *config.Config, rt *config.Runtime, stdou
 		transport = "TLS"
 	}
 	srv := gateway.NewServer(rt.Gateway, rt.Verifier, log, opts...)
+	rt.Registry.MustRegister(srv.Metrics)
+	// Health says SERVING only while the stores and the provider key
+	// answer, and NOT_SERVING from the start of a shutdown (draining).
+	readyCtx, stopReady := context.WithCancel(ctx)
+	defer stopReady()
+	initial := healthpb.HealthCheckResponse_SERVING
+	if err := rt.Ready(ctx); err != nil {
+		initial = healthpb.HealthCheckResponse_NOT_SERVING
+		log.Warn("not ready: reporting NOT_SERVING", "err", err)
+	}
+	for _, svc := range []string{"", "sealgate.v1.ArtifactService", "sealgate.v1.AccountService", "sealgate.v1.KeyService"} {
+		srv.Health.SetServingStatus(svc, initial)
+	}
+	go rt.ReportReadiness(readyCtx, srv.Health, cfg.ReadinessInterval)
 	addr := lis.Addr().String()
 	log.Info("sealgate listening", "addr", addr, "transport", transport, "data_dir", cfg.DataDir, "regions", rt.Topology.Regions())
 	if cfg.Dev.Account != "" {
@@ -261,6 +276,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, rt *config.Runtime, stdou
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing in-flight calls", "grace", cfg.ShutdownGrace)
+	stopReady()
 	srv.Health.Shutdown()
 	done := make(chan struct{})
 	go func() { srv.GracefulStop(); close(done) }()

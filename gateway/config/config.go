@@ -62,6 +62,9 @@ type Config struct {
 	// renewing it: a retry after a gateway died waits at most this long.
 	// Default 30s.
 	UploadRequestLease time.Duration `yaml:"upload_request_lease"`
+	// ReadinessInterval is how often the gRPC health status is checked
+	// against the stores and the provider key; default 5s.
+	ReadinessInterval time.Duration `yaml:"readiness_interval"`
 	// MaxConnections caps the gateway's client connections; default 1024.
 	MaxConnections int `yaml:"max_connections"`
 	// Limits caps what one principal or account may hold at once.
