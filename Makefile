@@ -31,6 +31,15 @@ test: lint proto-check
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -count=1 -run '^$$' -bench 'KMSCallsPer10kUploads' -benchtime 1x ./integration/
 
+## loadtest: 3 gateways, 2 movers, 2 sweepers over a distributed MinIO region
+## and a single-node one, N clients for a bounded time, one gateway and one
+## MinIO process killed mid-run; prints ops/s, p50/p99, errors by code and
+## checks every acknowledged upload (SEALGATE_LOAD_SECONDS, SEALGATE_LOAD_CLIENTS).
+.PHONY: loadtest
+loadtest:
+	scripts/tools.sh minio
+	SEALGATE_LOADTEST=1 $(GO) test -count=1 -run '^TestLoad$$' -timeout 30m -v ./integration/
+
 ## bench: the performance harness (bench/perf_test.go): starts MinIO and local-kms,
 ## prints one table of medians and ratios and rewrites docs/performance.md.
 ## SEALGATE_BENCH_QUICK=1 make bench is a ~16x smaller smoke run.

@@ -127,6 +127,19 @@ func ParseStagingKey(key string) (Ref, bool) {
 	return refOf(account, id)
 }
 
+// ParseStoredKey parses "artifacts/{account}/{id}", a stored object's key.
+func ParseStoredKey(key string) (Ref, bool) {
+	rest, ok := strings.CutPrefix(key, StoredPrefix)
+	if !ok {
+		return Ref{}, false
+	}
+	account, id, ok := strings.Cut(rest, "/")
+	if !ok || !ValidAccountID(account) {
+		return Ref{}, false
+	}
+	return refOf(account, id)
+}
+
 func refOf(account, id string) (Ref, bool) {
 	st, sr, ok := ParseArtifactID(id)
 	if !ok {
