@@ -293,8 +293,6 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-
-
 func tailLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
