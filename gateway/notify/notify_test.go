@@ -227,3 +227,39 @@ func TestVerifyRefusesTamperedOrStale(t *testing.T) {
 		}
 	}
 }
+
+func TestDefaults(t *testing.T) {
+	o := New(Config{Store: newStore(t)})
+	c := o.cfg
+	if c.MinBackoff != time.Second || c.MaxBackoff != 5*time.Minute || c.Lease != time.Minute || c.Poll != 10*time.Second ||
+		c.Client.Timeout != 10*time.Second || c.Now == nil || c.Logger == nil {
+		t.Fatalf("defaults %+v", c)
+	}
+	// A redirect is never followed by the default client.
+	if c.Client.CheckRedirect == nil || c.Client.CheckRedirect(nil, nil) != http.ErrUseLastResponse {
+		t.Fatal("the default client follows redirects")
+	}
+}
+
+// Enqueue wakes a running outbox: delivery does not wait for the poll.
+func TestEnqueueWakesRun(t *testing.T) {
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	o := New(Config{Store: newStore(t), Webhooks: []Webhook{{Name: "ops", URL: srv.URL, Secret: secret}}, Poll: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); o.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond) // Run's first pass finds nothing
+	if _, err := o.Enqueue(context.Background(), blockedEvent()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for rcv.count() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("an enqueued event waited for the hourly poll")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
