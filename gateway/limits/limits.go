@@ -218,13 +218,17 @@ func (l *Limiter) KeyProbe(account string) error {
 		l.probes[account] = lim
 	}
 	l.mu.Unlock()
-	r := lim.ReserveN(l.now(), 1)
-	if !r.OK() {
-		return &Exceeded{Limit: "key_probes_per_account", RetryAfter: time.Second}
+	// AllowN takes a token only when one is there. (A reservation that is
+	// cancelled when it would have to wait gives back tokens that
+	// concurrent callers may already have counted on: under load that let
+	// more probes through than the limit.)
+	now := l.now()
+	if lim.AllowN(now, 1) {
+		return nil
 	}
-	if d := r.DelayFrom(l.now()); d > 0 {
-		r.CancelAt(l.now())
-		return &Exceeded{Limit: "key_probes_per_account", RetryAfter: d}
+	wait := time.Second
+	if r := float64(lim.Limit()); r > 0 {
+		wait = time.Duration((1 - lim.TokensAt(now)) / r * float64(time.Second))
 	}
-	return nil
+	return &Exceeded{Limit: "key_probes_per_account", RetryAfter: max(wait, time.Millisecond)}
 }

@@ -3,6 +3,8 @@ package limits
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -161,5 +163,34 @@ func TestProbeLimitersAreBounded(t *testing.T) {
 	}
 	if _, ok := l.probes["a1"]; !ok {
 		t.Fatal("a limiter that is not full was dropped: its account would get a fresh burst")
+	}
+}
+
+// Concurrent probes while time passes (each reading of the clock is 1 ms
+// later): no more get through than the burst plus the refill, however the
+// calls interleave. A reservation cancelled when it would have to wait
+// gave back tokens others had counted on, and let more through.
+func TestKeyProbesUnderConcurrencyNeverExceedTheBurst(t *testing.T) {
+	for round := range 50 {
+		var ticks atomic.Int64
+		start := time.Unix(1700000000, 0)
+		l := New(Config{KeyProbesPerSecond: 1, KeyProbeBurst: 5})
+		l.now = func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * time.Millisecond) }
+		var ok atomic.Int64
+		var wg sync.WaitGroup
+		for range 200 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if l.KeyProbe("acme") == nil {
+					ok.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		elapsed := time.Duration(ticks.Load()) * time.Millisecond
+		if max := 5 + int64(elapsed.Seconds()); ok.Load() > max {
+			t.Fatalf("round %d: %d of 200 probes allowed over %v, want at most %d", round, ok.Load(), elapsed, max)
+		}
 	}
 }
