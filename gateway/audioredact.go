@@ -136,8 +136,49 @@ func (g *Gateway) saveSpans(ctx context.Context, plan *uploadPlan) error {
 	if err := g.cfg.Lifecycle.PutSpans(ctx, plan.ref.Account, plan.header.GetEngagementId(), kind, plan.ref.ID, spans); err != nil {
 		return err
 	}
+	// Recordings of the engagement redacted before this transcript came
+	// are redacted again with its spans too (privacy first: until then
+	// only a pii_viewer may read them).
+	refs, err := g.cfg.Lifecycle.Recordings(ctx, plan.ref.Account, plan.header.GetEngagementId(), kind)
+	if err != nil {
+		return err
+	}
+	for _, ref := range refs {
+		rec, err := g.cfg.Lifecycle.Update(ctx, ref, func(cur *lifecycle.Record) (*lifecycle.Record, error) {
+			if cur == nil || cur.Redaction == nil || cur.Redaction.Pending {
+				return nil, lifecycle.ErrNoChange
+			}
+			next := *cur
+			red := *cur.Redaction
+			red.Pending = true
+			next.Redaction = &red
+			return &next, nil
+		})
+		if err != nil {
+			return err
+		}
+		if rec != nil {
+			if err := g.cfg.Lifecycle.IndexRedaction(ctx, ref); err != nil {
+				return err
+			}
+		}
+	}
 	g.wakeRedactor()
 	return nil
+}
+
+// dropSpans removes what saveSpans recorded for an upload that then
+// failed: a transcript that was not acknowledged must not time anything.
+func (g *Gateway) dropSpans(plan *uploadPlan) {
+	kind := transcriptKind(plan.header.GetType())
+	if g.cfg.Lifecycle == nil || kind == "" || plan.header.GetEngagementId() == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := g.cfg.Lifecycle.DeleteSpans(ctx, plan.ref.Account, plan.header.GetEngagementId(), kind, plan.ref.ID); err != nil {
+		g.log.Warn("failed upload: spans left behind", "artifact", plan.ref.Name(), "err", err)
+	}
 }
 
 // Redactor steps, for crash tests (SEALGATE_SWEEPER_PAUSE_AT).
@@ -299,9 +340,18 @@ func (g *Gateway) redactOne(ctx context.Context, ref layout.Ref) (bool, error) {
 		}
 	}
 	// The original's share goes: every copy of it is unreadable from now.
+	// Only if the stored object is the version whose share stays (another
+	// writer of the stored key, such as a second redactor, must never leave
+	// it holding a version whose share is destroyed), and not held.
 	rec, err = lc.Update(ctx, ref, func(cur *lifecycle.Record) (*lifecycle.Record, error) {
 		if cur == nil || cur.Redaction == nil || cur.Redaction.Next == "" {
 			return nil, fmt.Errorf("gateway: the record of %s changed during its redaction", ref.Name())
+		}
+		if cur.Hold != nil {
+			return nil, fmt.Errorf("gateway: %s was put on hold during its redaction", ref.Name())
+		}
+		if now, err := shareOf(ctx, bucket, ref.StoredKey(), ref); err != nil || now != cur.Redaction.Next {
+			return nil, fmt.Errorf("gateway: the stored object of %s is not the redacted version (%v); retrying", ref.Name(), err)
 		}
 		next := *cur
 		next.Shares = map[string][]byte{cur.Redaction.Next: cur.Shares[cur.Redaction.Next]}
@@ -313,6 +363,14 @@ func (g *Gateway) redactOne(ctx context.Context, ref layout.Ref) (bool, error) {
 	})
 	if err != nil {
 		return false, err
+	}
+	// Something that wrote the stored key meanwhile (a mover's copy that
+	// was late) is undone from the side object, which is still there.
+	kept := hexShare(rec)
+	if now, err := shareOf(ctx, bucket, ref.StoredKey(), ref); err != nil || now != kept {
+		if err := g.installSide(ctx, bucket, ref); err != nil {
+			return false, err
+		}
 	}
 	if err := g.redactStep(RedactStepShredded, ref); err != nil {
 		return false, err
@@ -329,6 +387,14 @@ func (g *Gateway) redactOne(ctx context.Context, ref layout.Ref) (bool, error) {
 	g.log.InfoContext(ctx, "recording redacted", "artifact", ref.Name(), "spans", rec.Redaction.Spans,
 		"silenced", time.Duration(rec.Redaction.SilencedMs)*time.Millisecond)
 	return true, nil
+}
+
+// hexShare returns the id of a record's only share.
+func hexShare(rec *lifecycle.Record) string {
+	for id := range rec.Shares {
+		return id
+	}
+	return ""
 }
 
 // shareOf returns the hex id of the external share named by the header of
@@ -427,6 +493,11 @@ func (g *Gateway) writeRedacted(ctx context.Context, bucket store.Bucket, ref la
 		if cur == nil || cur.Redaction == nil {
 			return nil, fmt.Errorf("gateway: the record of %s is gone", ref.Name())
 		}
+		if cur.Redaction.Next != rec.Redaction.Next {
+			// Another redactor recorded its version since this one began:
+			// its version wins, this one is never installed.
+			return nil, fmt.Errorf("gateway: another redactor is at work on %s", ref.Name())
+		}
 		next := *cur
 		next.Shares = maps.Clone(cur.Shares)
 		red := *cur.Redaction
@@ -444,8 +515,19 @@ func (g *Gateway) writeRedacted(ctx context.Context, bucket store.Bucket, ref la
 	return g.redactStep(RedactStepNext, ref)
 }
 
-// installSide copies the side object over the stored one.
+// installSide copies the side object over the stored one, unless the
+// recording was put on hold since the pass began.
 func (g *Gateway) installSide(ctx context.Context, bucket store.Bucket, ref layout.Ref) error {
+	rec, _, err := g.cfg.Lifecycle.Load(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if rec == nil || rec.Hold != nil {
+		return fmt.Errorf("gateway: %s was purged or put on hold during its redaction", ref.Name())
+	}
+	if hold, err := g.cfg.Lifecycle.EngagementHold(ctx, ref.Account, rec.Engagement); err != nil || hold != nil {
+		return fmt.Errorf("gateway: %s: engagement on hold during its redaction (%v)", ref.Name(), err)
+	}
 	info, err := bucket.Stat(ctx, sideKey(ref))
 	if err != nil {
 		return err

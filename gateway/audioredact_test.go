@@ -313,3 +313,37 @@ func TestRedactionCrashAtEachStep(t *testing.T) {
 		}
 	}
 }
+
+// A transcript that arrives after its recording was redacted (a second
+// transcript of the engagement) makes the recording pending again, and
+// the next pass silences its spans too.
+func TestLaterTranscriptRedactsAgain(t *testing.T) {
+	e := startAudio(t)
+	mustUpload(t, e.Env, e.admin, transcriptHeader("eng-4"), cardTranscript())
+	wav := toneWAV()
+	a := mustUpload(t, e.Env, e.admin, recordingHeader("eng-4"), wav)
+	e.move(t)
+	if r := e.redact(t); r.Redacted != 1 {
+		t.Fatalf("first pass: %+v", r)
+	}
+	first := mustRead(t, e.Env, e.reader, a.GetName())
+	checkSilenced(t, wav, first)
+	vtt := "WEBVTT\n\n00:00:06.000 --> 00:00:06.500\nCustomer: call me on 415-555-0134\n"
+	h := transcriptHeader("eng-4")
+	h.ContentType = "text/vtt"
+	mustUpload(t, e.Env, e.admin, h, []byte(vtt))
+	_, err := e.Read(e.reader, a.GetName(), io.Discard)
+	wantStatus(t, "a reader after a new transcript", err, codes.FailedPrecondition, "REDACTION_PENDING")
+	if r := e.redact(t); r.Redacted != 1 {
+		t.Fatalf("second pass: %+v", r)
+	}
+	got := mustRead(t, e.Env, e.reader, a.GetName())
+	off := bytes.Index(wav, []byte("data")) + 8
+	for i := range wav {
+		frame := (i - off) / 2
+		silent := i >= off && (frame >= 19*wavRate/10 && frame < 56*wavRate/10 || frame >= 59*wavRate/10 && frame < 66*wavRate/10)
+		if silent && got[i] != 0 || !silent && got[i] != wav[i] {
+			t.Fatalf("byte %d (frame %d): %#x, original %#x, silent %v", i, frame, got[i], wav[i], silent)
+		}
+	}
+}

@@ -242,6 +242,12 @@ func (g *Gateway) rewrapEverywhere(ctx context.Context, e listEntry, mode keys.M
 		if err != nil {
 			return false, err
 		}
+		if rec != nil && rec.Redaction != nil && rec.Redaction.Next != "" {
+			// The redactor is replacing the object: a rewrite now could
+			// put the old version back. Its new version is sealed under
+			// the current key policy anyway.
+			return false, fmt.Errorf("gateway: %s is being redacted; re-wrap it later", e.ref.Name())
+		}
 		opener = g.opener(lifecycleState{rec: rec})
 	}
 	for _, loc := range g.locations(e.ref) {

@@ -13,6 +13,7 @@ import (
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/gateway/lifecycle"
 	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -262,6 +263,11 @@ func (g *Gateway) readArtifact(ctx context.Context, p *auth.Principal, ref layou
 	}
 	defer release()
 	plain, err := h.Open(ctx, body, g.opener(st))
+	if errors.Is(err, lifecycle.ErrShredded) && st.rec != nil && st.rec.Redaction != nil {
+		// Opened the version a redaction just replaced: the new one is
+		// there, a retry reads it.
+		return newStatus(codes.Unavailable, "the recording was just redacted; retry to read the redacted version", ReasonStorageUnavailable, nil)
+	}
 	if err != nil {
 		g.log.InfoContext(ctx, "read refused", "artifact", ref.Name(), "err", err)
 		st := g.toStatus(ctx, "read", err)

@@ -110,13 +110,6 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 					"an upload with this request_id is in progress; retry after the delay to get its result", ReasonRequestInProgress,
 					nil, &errdetails.RetryInfo{RetryDelay: durationpb.New(wait.Round(time.Millisecond) + 100*time.Millisecond)})
 			}
-			// The attempt that held it died before it was done: nothing of
-			// it was acknowledged, so nothing of it may stay.
-			if ok {
-				if err := g.dropAttempt(ctx, plan, old); err != nil {
-					return nil, nil, err
-				}
-			}
 			mine.Created = cur.Created
 		}
 		ver, err = lc.SwapRequest(ctx, account, id, mine, ver)
@@ -125,6 +118,18 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 		}
 		if err != nil {
 			return nil, nil, err
+		}
+		if cur != nil {
+			// The claim is ours now, so the attempt that held it can no
+			// longer mark it stored: it died (or stalled) before it was
+			// done, nothing of it was acknowledged, and nothing of it may
+			// stay. (Purging before taking the claim could destroy an
+			// attempt that renewed its lease in between and completed.)
+			if old, ok := layout.ParseArtifactName(layout.ArtifactName(account, cur.Artifact)); ok {
+				if err := g.dropAttempt(ctx, plan, old); err != nil {
+					return nil, nil, err
+				}
+			}
 		}
 		c := &requestClaim{g: g, account: account, id: id, req: *mine, version: ver, stop: make(chan struct{}), done: make(chan struct{})}
 		go c.renew()
@@ -150,6 +155,11 @@ func (c *requestClaim) renew() {
 		next.LeaseUntil = c.g.now().Add(c.g.requestLease())
 		ctx, cancel := context.WithTimeout(context.Background(), every)
 		ver, err := c.g.cfg.Lifecycle.SwapRequest(ctx, c.account, c.id, &next, c.version)
+		if errors.Is(err, store.ErrPrecondition) {
+			// A write whose answer was lost may have committed: the claim
+			// is still ours if it names this attempt and is not stored.
+			ver, err = c.resync(ctx, &next)
+		}
 		cancel()
 		switch {
 		case err == nil:
@@ -174,19 +184,53 @@ func (c *requestClaim) release() {
 	<-c.done
 }
 
+// resync reloads the claim after a failed swap: when it still names this
+// attempt and is not stored, next is written over its current version.
+// It returns an error wrapping store.ErrPrecondition when the claim is
+// another attempt's.
+func (c *requestClaim) resync(ctx context.Context, next *lifecycle.Request) (string, error) {
+	cur, ver, err := c.g.cfg.Lifecycle.LoadRequest(ctx, c.account, c.id)
+	if err != nil {
+		return "", err
+	}
+	if cur == nil || cur.Artifact != c.req.Artifact || cur.Stored {
+		return "", fmt.Errorf("request claim taken over: %w", store.ErrPrecondition)
+	}
+	return c.g.cfg.Lifecycle.SwapRequest(ctx, c.account, c.id, next, ver)
+}
+
 // complete marks the request stored by this attempt: after it the
 // artifact is the request's answer. It fails when a retry took the claim.
-func (c *requestClaim) complete(ctx context.Context) error {
+// It runs on its own context, and when the outcome of its write is
+// unknown it reads the claim back: an upload whose claim was marked must
+// never be cleaned up.
+func (c *requestClaim) complete(context.Context) error {
 	c.release()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := c.req
-	next.Stored, next.LeaseUntil = true, time.Time{}
 	if c.lost {
 		return lostClaim()
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	next := c.req
+	next.Stored, next.LeaseUntil = true, time.Time{}
 	_, err := c.g.cfg.Lifecycle.SwapRequest(ctx, c.account, c.id, &next, c.version)
 	if errors.Is(err, store.ErrPrecondition) {
+		_, err = c.resync(ctx, &next)
+	}
+	if err != nil && !errors.Is(err, store.ErrPrecondition) {
+		// Unknown: did the write commit? The claim says.
+		if cur, _, lerr := c.g.cfg.Lifecycle.LoadRequest(ctx, c.account, c.id); lerr == nil && cur != nil &&
+			cur.Artifact == c.req.Artifact && cur.Stored {
+			return nil
+		}
+	}
+	if errors.Is(err, store.ErrPrecondition) {
+		cur, _, lerr := c.g.cfg.Lifecycle.LoadRequest(ctx, c.account, c.id)
+		if lerr == nil && cur != nil && cur.Artifact == c.req.Artifact && cur.Stored {
+			return nil // our own earlier write, whose answer was lost
+		}
 		return lostClaim()
 	}
 	return err
@@ -210,6 +254,11 @@ func (g *Gateway) dropAttempt(ctx context.Context, plan *uploadPlan, old layout.
 	}
 	if err := lc.UnindexRedaction(ctx, old); err != nil {
 		return err
+	}
+	if kind := recordingKind(plan.header.GetType()); kind != "" && plan.header.GetEngagementId() != "" {
+		if err := lc.UnindexRecording(ctx, old, plan.header.GetEngagementId(), kind); err != nil {
+			return err
+		}
 	}
 	if kind := transcriptKind(plan.header.GetType()); kind != "" && plan.header.GetEngagementId() != "" {
 		return lc.DeleteSpans(ctx, old.Account, plan.header.GetEngagementId(), kind, old.ID)

@@ -117,6 +117,7 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 		// is lost.
 		if cerr := claim.complete(ctx); cerr != nil {
 			g.deleteStaged(plan)
+			g.dropSpans(plan)
 			err = cerr
 		} else if herr := g.uploadStep(UploadStepStored, plan.ref); herr != nil {
 			return herr
@@ -539,6 +540,9 @@ func (g *Gateway) register(ctx context.Context, plan *uploadPlan) <-chan error {
 		}
 		if err == nil && plan.record.Redaction != nil {
 			err = g.cfg.Lifecycle.IndexRedaction(ctx, plan.ref)
+			if err == nil {
+				err = g.cfg.Lifecycle.IndexRecording(ctx, plan.ref, plan.record.Engagement, plan.record.Redaction.Kind)
+			}
 		}
 		done <- err
 	}()
@@ -561,6 +565,9 @@ func (g *Gateway) unregister(plan *uploadPlan) {
 	if plan.record.Redaction != nil {
 		if err := g.cfg.Lifecycle.UnindexRedaction(ctx, plan.ref); err != nil {
 			g.log.Warn("failed upload: redaction index entry left behind", "artifact", plan.ref.Name(), "err", err)
+		}
+		if err := g.cfg.Lifecycle.UnindexRecording(ctx, plan.ref, plan.record.Engagement, plan.record.Redaction.Kind); err != nil {
+			g.log.Warn("failed upload: recording index entry left behind", "artifact", plan.ref.Name(), "err", err)
 		}
 	}
 }

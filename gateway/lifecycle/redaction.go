@@ -102,6 +102,42 @@ func (s *Store) Spans(ctx context.Context, account, engagement, kind string) ([]
 	return out, len(objs) > 0, nil
 }
 
+func recordingsPrefix(account, engagement, kind string) string {
+	return "recordings/" + account + "/" + base64.RawURLEncoding.EncodeToString([]byte(engagement)) + "/" + kind + "/"
+}
+
+// IndexRecording adds a recording to its engagement's list, so that a
+// transcript arriving later finds every recording it times.
+func (s *Store) IndexRecording(ctx context.Context, ref layout.Ref, engagement, kind string) error {
+	return s.touch(ctx, recordingsPrefix(ref.Account, engagement, kind)+ref.ID)
+}
+
+// UnindexRecording removes it.
+func (s *Store) UnindexRecording(ctx context.Context, ref layout.Ref, engagement, kind string) error {
+	return s.remove(ctx, recordingsPrefix(ref.Account, engagement, kind)+ref.ID)
+}
+
+// Recordings returns the recordings of kind of an engagement.
+func (s *Store) Recordings(ctx context.Context, account, engagement, kind string) ([]layout.Ref, error) {
+	prefix := recordingsPrefix(account, engagement, kind)
+	var out []layout.Ref
+	for after := ""; ; {
+		objs, err := s.b.List(ctx, prefix, after, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("lifecycle: recordings: %w", err)
+		}
+		for _, o := range objs {
+			if ref, ok := layout.ParseArtifactName(layout.ArtifactName(account, strings.TrimPrefix(o.Key, prefix))); ok {
+				out = append(out, ref)
+			}
+			after = o.Key
+		}
+		if len(objs) < 1000 {
+			return out, nil
+		}
+	}
+}
+
 const redactPrefix = "redact/"
 
 func redactKey(ref layout.Ref) string { return redactPrefix + ref.Account + "/" + ref.ID }

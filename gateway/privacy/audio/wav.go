@@ -225,7 +225,7 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 			if format == nil {
 				return st, fmt.Errorf("%w: data before fmt", ErrNotWAV)
 			}
-			if size == 0xFFFFFFFF || size == 0 {
+			if size == 0xFFFFFFFF {
 				size = -1 // a streamed WAV: the data runs to the end
 			}
 			n, err := silenceData(dst, br, size, *format, ranges, &st)
@@ -290,11 +290,10 @@ func silenceData(dst io.Writer, src io.Reader, size int64, f Format, ranges []fr
 		}
 		pos += int64(n)
 		if err != nil {
-			if size < 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
-				break
-			}
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return pos, fmt.Errorf("%w: data chunk ends early", ErrNotWAV)
+				// A streamed WAV, or a truncated one (a recorder that died
+				// before it fixed the size): its data ends with the file.
+				break
 			}
 			return pos, err
 		}

@@ -281,3 +281,24 @@ func BenchmarkSilenceTwoHourStereo(b *testing.B) {
 type zeros struct{}
 
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// A data chunk that declares more than the file holds (a recorder that
+// died) is silenced to the end of the file; one of size 0 is empty, and
+// what follows it is kept.
+func TestTruncatedAndEmptyData(t *testing.T) {
+	f := fixtures[1]
+	in := f.build()
+	off, size := dataOffset(t, in)
+	cut := in[:off+size/2]
+	var out bytes.Buffer
+	st, err := Silence(&out, bytes.NewReader(cut), []Span{{Start: 0, End: time.Hour}})
+	if err != nil || out.Len() != len(cut) || st.Frames != int64(size/2/4) {
+		t.Fatalf("truncated: %+v, %v, %d bytes", st, err, out.Len())
+	}
+	empty := append(append([]byte{}, in[:off-4]...), 0, 0, 0, 0)
+	empty = append(empty, chunk("LIST", []byte("INFOICMT\x04\x00\x00\x00abc\x00"))...)
+	out.Reset()
+	if _, err := Silence(&out, bytes.NewReader(empty), []Span{{Start: 0, End: time.Hour}}); err != nil || !bytes.Equal(out.Bytes(), empty) {
+		t.Fatalf("empty data chunk: %v, changed %v", err, !bytes.Equal(out.Bytes(), empty))
+	}
+}
