@@ -129,12 +129,15 @@ func emails(text string, fn func(start, end int)) {
 			if text[p] != '.' {
 				continue
 			}
+			if p == at+1 || text[p-1] == '.' {
+				break // an empty label ends the domain
+			}
 			q := p + 1
 			for q < end && isLetter(text[q]) {
 				q++
 			}
-			if q-p-1 >= 2 && p > at+1 && (q == end || text[q] == '.') {
-				tld = q
+			if q-p-1 >= 2 && p > at+1 {
+				tld = q // the address ends after the last run of letters that follows a dot
 			}
 		}
 		if start < at && tld > 0 {
