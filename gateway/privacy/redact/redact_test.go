@@ -310,3 +310,32 @@ func BenchmarkRedactText(b *testing.B) {
 		}
 	}
 }
+
+// Text dense with entities that hold spaces, and no line breaks: nearly
+// every place a window can be cut (a space) is inside an entity, so the
+// cut must move to the entity's start. Streamed output must equal one-shot
+// redaction and hold none of the values.
+func TestCutsInsideEntitiesMoveToTheirStart(t *testing.T) {
+	values := []string{"4111 1111 1111 1111", "415 555 0134", "four one five five five five one two one two", "DE89 3704 0044 0532 0130 00"}
+	var b strings.Builder
+	for i := 0; b.Len() < 600<<10; i++ {
+		b.WriteString(values[i%len(values)])
+		b.WriteString(strings.Repeat(" ", 1+i%3))
+	}
+	in := b.String()
+	want := oneShot(t, PlainText, in)
+	for _, v := range values {
+		if strings.Contains(want, v[len(v)-6:]) {
+			t.Fatalf("one-shot redaction left %q", v)
+		}
+	}
+	for seed := range uint64(4) {
+		if got := run(t, PlainText, in, Placeholders, seed); got != want {
+			i := 0
+			for i < len(got) && i < len(want) && got[i] == want[i] {
+				i++
+			}
+			t.Fatalf("seed %d: streamed output differs at byte %d: %q vs %q", seed, i, got[max(0, i-40):min(len(got), i+40)], want[max(0, i-40):min(len(want), i+40)])
+		}
+	}
+}
