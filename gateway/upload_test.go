@@ -139,7 +139,16 @@ func TestCanceledUploadStoresNothing(t *testing.T) {
 	if _, err := stream.CloseAndRecv(); err == nil {
 		t.Fatal("canceled upload succeeded")
 	}
-	// The server notices the cancellation asynchronously; wait for it to settle.
+	// The server notices the cancellation asynchronously: wait until its
+	// handler has returned (the interceptor logs the finished call), so
+	// the check below sees what the upload left behind, not a folder it
+	// has yet to write.
+	if !eventually(func() bool {
+		l := env.Log.String()
+		return strings.Contains(l, "finished call") && strings.Contains(l, "UploadArtifact")
+	}) {
+		t.Fatalf("the upload's handler never finished; log:\n%s", env.Log.String())
+	}
 	left := func() []string {
 		files := objectFiles(t, env.DataDir)
 		for _, d := range []string{"records", "expiry"} {

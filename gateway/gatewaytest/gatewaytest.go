@@ -63,7 +63,9 @@ func Start(t testing.TB, mutate func(*config.Config)) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := gateway.NewServer(rt.Gateway, rt.Verifier, log)
+	// Stop waits for handlers, so a test's temporary folder is removed only
+	// after every call (a cancelled upload cleaning up, say) has returned.
+	srv := gateway.NewServer(rt.Gateway, rt.Verifier, log, grpc.WaitForHandlers(true))
 	go srv.Serve(lis)
 	conn, err := grpc.NewClient(lis.Addr().String(), append(gateway.ClientWindowOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
