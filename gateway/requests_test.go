@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,4 +111,53 @@ func TestRetryAfterTheFirstGatewayDied(t *testing.T) {
 		}
 	}
 	env.Runtime.Gateway.SetUploadHook(nil)
+}
+
+// TestAttemptThatLostItsClaimLeavesNoCopyAnywhere: an attempt that stalled
+// past its lease loses its request to a retry; by then the mover may have
+// moved its object to the storage region. The attempt fails and nothing of
+// it stays, in staging or in storage. (Found by make loadtest: an object in
+// the storage region that no client was ever given.)
+func TestAttemptThatLostItsClaimLeavesNoCopyAnywhere(t *testing.T) {
+	env := gatewaytest.Start(t, nil)
+	ctx := env.Ctx(t, "demo")
+	if _, err := update(env, t, "demo", &sealgatev1.AccountSettings{StorageRegion: "de"}, "storage_region"); err != nil {
+		t.Fatal(err)
+	}
+	h := callHeader("us-west")
+	h.EngagementId, h.RequestId = "stalled", "req-stalled"
+	var fired atomic.Bool
+	env.Runtime.Gateway.SetUploadHook(func(step string, ref layout.Ref) error {
+		if step != gateway.UploadStepWritten || fired.Swap(true) {
+			return nil
+		}
+		// The mover moves the staged object to de...
+		if n, err := env.Runtime.Mover.Pass(context.Background()); err != nil || n != 1 {
+			return fmt.Errorf("mover pass: moved %d, %v", n, err)
+		}
+		// ...and a retry takes the claim over, as after a lease run out.
+		lc := env.Runtime.Lifecycle
+		cur, ver, err := lc.LoadRequest(context.Background(), "demo", h.RequestId)
+		if err != nil || cur == nil {
+			return fmt.Errorf("load claim: %v, %v", cur, err)
+		}
+		cur.Artifact = "another-attempt"
+		_, err = lc.SwapRequest(context.Background(), "demo", h.RequestId, cur, ver)
+		return err
+	})
+	defer env.Runtime.Gateway.SetUploadHook(nil)
+	_, err := env.Upload(ctx, h, bytes.NewReader(randomBytes(100<<10, 7)), 64<<10)
+	if !fired.Load() {
+		t.Fatal("the hook never ran")
+	}
+	wantStatus(t, "an attempt that lost its claim", err, codes.Aborted, "REQUEST_IN_PROGRESS")
+	var left []string
+	for _, f := range objectFiles(t, env.DataDir) {
+		if filepath.Base(f) != ".keep" { // the mover's staging folder marker
+			left = append(left, f)
+		}
+	}
+	if len(left) != 0 {
+		t.Fatalf("the attempt left objects behind: %v", left)
+	}
 }

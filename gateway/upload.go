@@ -572,13 +572,31 @@ func (g *Gateway) unregister(plan *uploadPlan) {
 	}
 }
 
-// deleteStaged removes a staged object whose upload cannot be acknowledged.
+// deleteStaged removes the object of an upload that cannot be
+// acknowledged. A mover may already have moved it (an attempt that lost
+// its request claim can have been staged for seconds), so the stored copy
+// goes too: stored, staged, then stored again, so that a copy the mover
+// makes in between is caught as well. The artifact id is this attempt's
+// own, so nothing else lives under these keys.
 func (g *Gateway) deleteStaged(plan *uploadPlan) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := plan.bucket.Delete(ctx, plan.ref.StagingKey()); err != nil && !errors.Is(err, store.ErrNotFound) {
-		g.log.Warn("failed upload: staged object left behind (unreadable: no record)", "artifact", plan.ref.Name(), "err", err)
+	storage, err := g.cfg.Topology.Bucket(plan.ref.Storage)
+	if err != nil {
+		g.log.Warn("failed upload: no bucket for its storage region", "artifact", plan.ref.Name(), "err", err)
+		storage = nil
 	}
+	del := func(b store.Bucket, key string) {
+		if b == nil {
+			return
+		}
+		if err := b.Delete(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
+			g.log.Warn("failed upload: object left behind (unreadable: no record)", "artifact", plan.ref.Name(), "key", key, "err", err)
+		}
+	}
+	del(storage, plan.ref.StoredKey())
+	del(plan.bucket, plan.ref.StagingKey())
+	del(storage, plan.ref.StoredKey())
 }
 
 // Upload steps, for crash tests (SEALGATE_UPLOAD_PAUSE_AT): written (the
