@@ -194,3 +194,42 @@ func TestKeyProbesUnderConcurrencyNeverExceedTheBurst(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyProbeRetryAfterSaysWhenATokenIsBack: a refused probe's delay is
+// the time until the bucket holds a whole token again, and retrying after
+// it succeeds.
+func TestKeyProbeRetryAfterSaysWhenATokenIsBack(t *testing.T) {
+	l := New(Config{KeyProbesPerSecond: 4, KeyProbeBurst: 1})
+	now := time.Unix(1_800_000_000, 0)
+	l.now = func() time.Time { return now }
+	if err := l.KeyProbe("acme"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ after, want time.Duration }{{0, 250 * time.Millisecond}, {100 * time.Millisecond, 150 * time.Millisecond}} {
+		now = now.Add(c.after)
+		var ex *Exceeded
+		if err := l.KeyProbe("acme"); !errors.As(err, &ex) {
+			t.Fatalf("+%v: got %v, want Exceeded", c.after, err)
+		}
+		if d := ex.RetryAfter - c.want; d < -time.Millisecond || d > time.Millisecond {
+			t.Fatalf("+%v: RetryAfter %v, want %v", c.after, ex.RetryAfter, c.want)
+		}
+	}
+	now = now.Add(150 * time.Millisecond)
+	if err := l.KeyProbe("acme"); err != nil {
+		t.Fatalf("after the delay: %v", err)
+	}
+}
+
+// TestZeroLimitsAreValid: zero means "the default", so only negative
+// values are refused.
+func TestZeroLimitsAreValid(t *testing.T) {
+	if err := (Config{}).Validate(); err != nil {
+		t.Fatalf("Validate(Config{}): %v", err)
+	}
+	for _, bad := range []Config{{UploadsPerPrincipal: -1}, {ReadsPerPrincipal: -1}, {ReadsPerAccount: -1}, {KeyProbeBurst: -1}} {
+		if err := bad.Validate(); err == nil {
+			t.Fatalf("Validate(%+v): got nil, want an error", bad)
+		}
+	}
+}
