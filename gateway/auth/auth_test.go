@@ -322,3 +322,52 @@ func TestExempt(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyAcceptsATokenOfTheMaximumLength: the size bound refuses only
+// tokens longer than maxTokenLen.
+func TestVerifyAcceptsATokenOfTheMaximumLength(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewVerifier(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sized := func(n int) string {
+		// Claims padded so that the token is exactly n bytes long. Base64
+		// never yields a segment of 4k+1 characters, so the header's
+		// length is varied too (an unused kid).
+		mk := func(pad, fill, kid int) string {
+			c := rawClaims()
+			c["pad"], c["fill"] = strings.Repeat("x", pad), strings.Repeat("y", fill)
+			tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+			if kid > 0 {
+				tok.Header["kid"] = strings.Repeat("k", kid)
+			}
+			s, err := tok.SignedString(priv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		guess := (n - len(mk(0, 0, 0))) * 3 / 4
+		for pad := guess + 4; pad > guess-24; pad-- {
+			for fill := range 4 {
+				for kid := range 4 {
+					if s := mk(pad, fill, kid); len(s) == n {
+						return s
+					}
+				}
+			}
+		}
+		t.Fatalf("no token of %d bytes", n)
+		return ""
+	}
+	if _, err := v.Verify(sized(maxTokenLen)); err != nil {
+		t.Fatalf("a token of exactly %d bytes: %v", maxTokenLen, err)
+	}
+	if _, err := v.Verify(sized(maxTokenLen + 1)); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("a token of %d bytes: %v, want ErrTokenInvalid", maxTokenLen+1, err)
+	}
+}
