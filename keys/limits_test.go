@@ -238,3 +238,99 @@ func fillBound(n int) map[string]string {
 func encodeBoundUnchecked(m map[string]string) (int, error) {
 	return 4 + len(encodeMap(nil)) + 4 + len(encodeMap(m)) + boundFixedTail, nil
 }
+
+// TestSealAndRewrapAtTheirLimits: the most key encryption keys and the
+// largest segment size are accepted, one more is refused, by Seal and by
+// Rewrap alike.
+func TestSealAndRewrapAtTheirLimits(t *testing.T) {
+	keks := func(n int) []Wrapper {
+		var out []Wrapper
+		for i := range n {
+			out = append(out, identity{fmt.Sprint("test://k", i)})
+		}
+		return out
+	}
+	var buf bytes.Buffer
+	seal := func(n, seg int) (*Header, error) {
+		buf.Reset()
+		w, h, err := Seal(context.Background(), &buf, SealParams{
+			Context: EncryptionContext{ContextAccount: "a"}, Mode: ModeCustomerAndProvider, KEKs: keks(n), SegmentSize: seg,
+		})
+		if err != nil {
+			return nil, err
+		}
+		w.Write([]byte("x"))
+		return h, w.Close()
+	}
+	h, err := seal(maxSlots, MaxSegmentSize)
+	if err != nil {
+		t.Fatalf("%d keys, %d-byte segments: %v", maxSlots, MaxSegmentSize, err)
+	}
+	if got, err := ReadHeader(bytes.NewReader(buf.Bytes())); err != nil || got.SegmentSize != MaxSegmentSize || len(got.Slots) != maxSlots {
+		t.Fatalf("reading back the header at the limits: %v", err)
+	}
+	if _, err := seal(maxSlots+1, 0); err == nil {
+		t.Errorf("%d keys: sealed", maxSlots+1)
+	}
+	if _, err := seal(1, MaxSegmentSize+1); err == nil {
+		t.Errorf("%d-byte segments: sealed", MaxSegmentSize+1)
+	}
+	if _, err := seal(1, MinSegmentSize); err != nil {
+		t.Errorf("%d-byte segments: %v", MinSegmentSize, err)
+	}
+	if _, err := seal(1, MinSegmentSize-1); err == nil {
+		t.Errorf("%d-byte segments: sealed", MinSegmentSize-1)
+	}
+	kr := NewKeyring()
+	for _, k := range keks(maxSlots + 1) {
+		kr.Add(k)
+	}
+	wrappers := func(n int) []ShareWrapper {
+		var out []ShareWrapper
+		for _, k := range keks(n) {
+			out = append(out, Direct(k))
+		}
+		return out
+	}
+	if _, err := h.Rewrap(context.Background(), kr, ModeCustomerAndProvider, wrappers(maxSlots)); err != nil {
+		t.Errorf("rewrap to %d keys: %v", maxSlots, err)
+	}
+	if _, err := h.Rewrap(context.Background(), kr, ModeCustomerAndProvider, wrappers(maxSlots+1)); err == nil {
+		t.Errorf("rewrap to %d keys: accepted", maxSlots+1)
+	}
+}
+
+// TestSlotLengthsAtTheirLimits parses slots whose wrapped keys are as long
+// as allowed, and refuses empty ones even when nothing follows them.
+func TestSlotLengthsAtTheirLimits(t *testing.T) {
+	ik := Slot{Kind: SlotKindIntermediate, KeyURI: "k://a", IKID: make([]byte, IntermediateKeyIDLen),
+		WrappedIK: bytes.Repeat([]byte{1}, maxWrappedLen), Wrapped: bytes.Repeat([]byte{2}, maxWrappedLen)}
+	b, err := encodeSlots(ModeProvider, []Slot{ik})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := parseSlots(b); err != nil || len(got) != 1 || len(got[0].WrappedIK) != maxWrappedLen {
+		t.Fatalf("an intermediate slot at the limits: %v", err)
+	}
+	// mode, count, kind, URI length and URI (5 bytes), then per kind.
+	head := append([]byte{byte(ModeProvider), 1}, 0, 0, 5)
+	head = append(head, "k://a"...)
+	u32 := func(n int) []byte { return binary.BigEndian.AppendUint32(nil, uint32(n)) }
+	shareEmpty := append(bytes.Clone(head), u32(0)...)
+	shareEmpty[2] = byte(SlotKindShare)
+	ikEmpty := append(append(bytes.Clone(head), make([]byte, IntermediateKeyIDLen)...), u32(0)...)
+	ikEmpty = append(append(ikEmpty, u32(1)...), 9)
+	ikEmpty[2] = byte(SlotKindIntermediate)
+	for name, bad := range map[string][]byte{"empty wrapped share, last": shareEmpty, "empty wrapped intermediate key": ikEmpty} {
+		if _, got, err := parseSlots(bad); err == nil {
+			t.Errorf("parseSlots(%s): parsed %+v", name, got)
+		}
+	}
+	// The same layouts with one byte each parse, so the refusals above are
+	// about the empty lengths.
+	share1 := append(append(bytes.Clone(head), u32(1)...), 7)
+	share1[2] = byte(SlotKindShare)
+	if _, _, err := parseSlots(share1); err != nil {
+		t.Errorf("a one-byte share slot: %v", err)
+	}
+}
