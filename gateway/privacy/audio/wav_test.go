@@ -2,6 +2,7 @@ package audio
 
 import (
 	"bytes"
+	"slices"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -300,5 +301,17 @@ func TestTruncatedAndEmptyData(t *testing.T) {
 	out.Reset()
 	if _, err := Silence(&out, bytes.NewReader(empty), []Span{{Start: 0, End: time.Hour}}); err != nil || !bytes.Equal(out.Bytes(), empty) {
 		t.Fatalf("empty data chunk: %v, changed %v", err, !bytes.Equal(out.Bytes(), empty))
+	}
+}
+
+// TestFramesSortsAndMergesSpansInAnyOrder: spans come from transcripts in
+// any order; each is silenced whole, touching ones merge, and a later
+// span never swallows an earlier one.
+func TestFramesSortsAndMergesSpansInAnyOrder(t *testing.T) {
+	ms := func(a, b int) Span { return Span{Start: time.Duration(a) * time.Millisecond, End: time.Duration(b) * time.Millisecond} }
+	got := frames([]Span{ms(5000, 6000), ms(1000, 2000), ms(3000, 4000), ms(2000, 2500)}, 1000)
+	want := []frameRange{{1000, 2500}, {3000, 4000}, {5000, 6000}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("frames = %v, want %v", got, want)
 	}
 }
