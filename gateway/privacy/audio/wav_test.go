@@ -2,11 +2,11 @@ package audio
 
 import (
 	"bytes"
-	"slices"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"testing"
 	"time"
 )
@@ -308,7 +308,9 @@ func TestTruncatedAndEmptyData(t *testing.T) {
 // any order; each is silenced whole, touching ones merge, and a later
 // span never swallows an earlier one.
 func TestFramesSortsAndMergesSpansInAnyOrder(t *testing.T) {
-	ms := func(a, b int) Span { return Span{Start: time.Duration(a) * time.Millisecond, End: time.Duration(b) * time.Millisecond} }
+	ms := func(a, b int) Span {
+		return Span{Start: time.Duration(a) * time.Millisecond, End: time.Duration(b) * time.Millisecond}
+	}
 	got := frames([]Span{ms(5000, 6000), ms(1000, 2000), ms(3000, 4000), ms(2000, 2500)}, 1000)
 	want := []frameRange{{1000, 2500}, {3000, 4000}, {5000, 6000}}
 	if !slices.Equal(got, want) {
