@@ -37,6 +37,8 @@ func TestHoldBackCutsAtTheBestBoundary(t *testing.T) {
 		{"a tab counts as white space", map[int]string{from + 7: "\t"}, from + 8},
 		{"a carriage return counts as white space", map[int]string{from + 9: "\r"}, from + 10},
 		{"a blank line at the very end of the look-back", map[int]string{limit - 2: "\n\n"}, limit},
+		{"a blank line at the very start of the look-back", map[int]string{from: "\n\n"}, from + 2},
+		{"a line break at the very start of the look-back", map[int]string{from: "\n"}, from + 1},
 	}
 	for _, c := range cases {
 		if got := holdBack(with(c.marks)); got != c.want {
