@@ -320,3 +320,32 @@ func TestSoftExpiryPurgesAfterTheWindow(t *testing.T) {
 		t.Fatal("purge left the object or the record")
 	}
 }
+
+// TestHoldPlacedAfterSoftExpiryStopsThePurge: an engagement put on hold
+// while its artifacts wait out the soft-delete window keeps them.
+func TestHoldPlacedAfterSoftExpiryStopsThePurge(t *testing.T) {
+	ctx := context.Background()
+	e := newSweepEnv(t, sealgatev1.DeletionMode_DELETION_MODE_SOFT)
+	now := time.Now()
+	held := e.seed(t, now.Add(-48*time.Hour), "e-held")
+	free := e.seed(t, now.Add(-48*time.Hour), "e-free")
+	clock := now
+	sw := NewSweeper(SweeperConfig{Store: e.s, Settings: e.settings, Topology: e.topo, Now: func() time.Time { return clock }})
+	if r, err := sw.Pass(ctx); err != nil || r.Expired != 2 {
+		t.Fatalf("first pass %+v, %v", r, err)
+	}
+	if err := e.s.PutEngagementHold(ctx, "acme", EngagementHold{Engagement: "e-held"}); err != nil {
+		t.Fatal(err)
+	}
+	clock = now.Add(SoftDeleteWindow + 25*time.Hour)
+	r, err := sw.Pass(ctx)
+	if err != nil || r.Purged != 1 || r.Held != 1 {
+		t.Fatalf("pass after the window: %+v, %v; want 1 purged and 1 held", r, err)
+	}
+	if !exists(t, e.region, held.StoredKey()) || !exists(t, e.s.Bucket(), recordKey("acme", held.ID)) {
+		t.Fatal("the held engagement's artifact was purged")
+	}
+	if exists(t, e.region, free.StoredKey()) {
+		t.Fatal("the other artifact was not purged")
+	}
+}
