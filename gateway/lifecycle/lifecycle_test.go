@@ -140,9 +140,14 @@ func TestHoldsSpansRequestsAndRedactionIndex(t *testing.T) {
 	if _, found, err := s.Spans(ctx, "acme", "call-1", "call"); found || err != nil {
 		t.Fatalf("spans before any transcript: found %v, %v", found, err)
 	}
-	s.PutSpans(ctx, "acme", "call-1", "call", "t1", []TimeSpan{{StartMs: 2000, EndMs: 5500}})
-	s.PutSpans(ctx, "acme", "call-1", "call", "t2", nil)
-	s.PutSpans(ctx, "acme", "call-1", "voicemail", "t3", []TimeSpan{{StartMs: 1, EndMs: 2}})
+	for _, p := range []struct {
+		kind, id string
+		spans    []TimeSpan
+	}{{"call", "t1", []TimeSpan{{StartMs: 2000, EndMs: 5500}}}, {"call", "t2", nil}, {"voicemail", "t3", []TimeSpan{{StartMs: 1, EndMs: 2}}}} {
+		if err := s.PutSpans(ctx, "acme", "call-1", p.kind, p.id, p.spans); err != nil {
+			t.Fatalf("PutSpans(%s): %v", p.id, err)
+		}
+	}
 	spans, found, err := s.Spans(ctx, "acme", "call-1", "call")
 	if err != nil || !found || len(spans) != 1 || spans[0].Start() != 2*time.Second || spans[0].End() != 5500*time.Millisecond {
 		t.Fatalf("spans %+v found %v, %v", spans, found, err)
