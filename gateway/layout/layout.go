@@ -115,21 +115,14 @@ func ParseArtifactName(name string) (Ref, bool) {
 }
 
 // ParseStagingKey parses "staging/{account}/{id}", as the mover finds it.
-func ParseStagingKey(key string) (Ref, bool) {
-	rest, ok := strings.CutPrefix(key, StagingPrefix)
-	if !ok {
-		return Ref{}, false
-	}
-	account, id, ok := strings.Cut(rest, "/")
-	if !ok || !ValidAccountID(account) {
-		return Ref{}, false
-	}
-	return refOf(account, id)
-}
+func ParseStagingKey(key string) (Ref, bool) { return parseKeyUnder(StagingPrefix, key) }
 
 // ParseStoredKey parses "artifacts/{account}/{id}", a stored object's key.
-func ParseStoredKey(key string) (Ref, bool) {
-	rest, ok := strings.CutPrefix(key, StoredPrefix)
+func ParseStoredKey(key string) (Ref, bool) { return parseKeyUnder(StoredPrefix, key) }
+
+// parseKeyUnder parses "{prefix}{account}/{id}".
+func parseKeyUnder(prefix, key string) (Ref, bool) {
+	rest, ok := strings.CutPrefix(key, prefix)
 	if !ok {
 		return Ref{}, false
 	}
