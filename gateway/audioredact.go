@@ -167,20 +167,6 @@ func (g *Gateway) saveSpans(ctx context.Context, plan *uploadPlan) error {
 	return nil
 }
 
-// dropSpans removes what saveSpans recorded for an upload that then
-// failed: a transcript that was not acknowledged must not time anything.
-func (g *Gateway) dropSpans(plan *uploadPlan) {
-	kind := transcriptKind(plan.header.GetType())
-	if g.cfg.Lifecycle == nil || kind == "" || plan.header.GetEngagementId() == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := g.cfg.Lifecycle.DeleteSpans(ctx, plan.ref.Account, plan.header.GetEngagementId(), kind, plan.ref.ID); err != nil {
-		g.log.Warn("failed upload: spans left behind", "artifact", plan.ref.Name(), "err", err)
-	}
-}
-
 // Redactor steps, for crash tests (SEALGATE_SWEEPER_PAUSE_AT).
 const (
 	RedactStepStart    = "redact-start"

@@ -126,7 +126,7 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 			// stay. (Purging before taking the claim could destroy an
 			// attempt that renewed its lease in between and completed.)
 			if old, ok := layout.ParseArtifactName(layout.ArtifactName(account, cur.Artifact)); ok {
-				if err := g.dropAttempt(ctx, plan, old); err != nil {
+				if err := g.purgeAttempt(ctx, plan, old); err != nil {
 					return nil, nil, err
 				}
 			}
@@ -238,30 +238,4 @@ func (c *requestClaim) complete(context.Context) error {
 
 func lostClaim() error {
 	return newStatus(codes.Aborted, "this upload stalled past its request lease and a retry took over; nothing of it was kept", ReasonRequestInProgress, nil)
-}
-
-// dropAttempt removes everything an upload attempt that died may have
-// left: its record and objects, its index entries and a transcript's
-// spans. The header (so the type and engagement) is the same as plan's:
-// the request's fingerprint matched.
-func (g *Gateway) dropAttempt(ctx context.Context, plan *uploadPlan, old layout.Ref) error {
-	lc := g.cfg.Lifecycle
-	if err := lifecycle.Purge(ctx, lc, g.cfg.Topology, old, nil); err != nil {
-		return err
-	}
-	if err := lc.UnindexExpiry(ctx, old, plan.category); err != nil {
-		return err
-	}
-	if err := lc.UnindexRedaction(ctx, old); err != nil {
-		return err
-	}
-	if kind := recordingKind(plan.header.GetType()); kind != "" && plan.header.GetEngagementId() != "" {
-		if err := lc.UnindexRecording(ctx, old, plan.header.GetEngagementId(), kind); err != nil {
-			return err
-		}
-	}
-	if kind := transcriptKind(plan.header.GetType()); kind != "" && plan.header.GetEngagementId() != "" {
-		return lc.DeleteSpans(ctx, old.Account, plan.header.GetEngagementId(), kind, old.ID)
-	}
-	return nil
 }

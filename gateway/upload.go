@@ -95,17 +95,13 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 	}
 	registered := g.register(ctx, plan)
 	size, err := g.writeUpload(ctx, plan, next)
-	if rerr := <-registered; err == nil && rerr != nil {
-		g.deleteStaged(plan)
+	if rerr := g.awaitRecord(registered, err == nil); err == nil && rerr != nil {
 		err = rerr
 	}
 	if err == nil {
 		// A transcript's spans must be durable before it is acknowledged:
 		// its engagement's recordings wait for them.
-		if serr := g.saveSpans(ctx, plan); serr != nil {
-			g.deleteStaged(plan)
-			err = serr
-		}
+		err = g.saveSpans(ctx, plan)
 	}
 	if err == nil {
 		if herr := g.uploadStep(UploadStepWritten, plan.ref); herr != nil {
@@ -115,16 +111,14 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 	if err == nil && claim != nil {
 		// The request is this artifact's from here on, even if the answer
 		// is lost.
-		if cerr := claim.complete(ctx); cerr != nil {
-			g.deleteStaged(plan)
-			g.dropSpans(plan)
-			err = cerr
-		} else if herr := g.uploadStep(UploadStepStored, plan.ref); herr != nil {
-			return herr
+		if err = claim.complete(ctx); err == nil {
+			if herr := g.uploadStep(UploadStepStored, plan.ref); herr != nil {
+				return herr
+			}
 		}
 	}
 	if err != nil {
-		g.unregister(plan)
+		g.abandon(plan)
 	}
 	g.metrics.Uploads.WithLabelValues(outcome(err)).Inc()
 	var blocked *errBlocked
@@ -524,6 +518,31 @@ func (r *receiver) tooSlow(msg string) error {
 // stop ends the receiving goroutine once the handler no longer reads.
 func (r *receiver) stop() { close(r.done) }
 
+// awaitRecord waits for register's result. Once the object is written
+// (written), a mover may see it: the record must follow within half the
+// orphan age, or the upload fails (a mover deletes a staged object that
+// has had no record for the orphan age).
+func (g *Gateway) awaitRecord(registered <-chan error, written bool) error {
+	if !written {
+		return <-registered
+	}
+	wait := g.cfg.OrphanAge / 2
+	if wait <= 0 {
+		wait = defaultOrphanAge / 2
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case err := <-registered:
+		return err
+	case <-t.C:
+		return fmt.Errorf("the artifact's record was not written within %v of its object: %w", wait, store.ErrUnavailable)
+	}
+}
+
+// defaultOrphanAge is mover.Config.OrphanAge's default.
+const defaultOrphanAge = 15 * time.Minute
+
 // register writes a new artifact's record (the external share of its data
 // key) and its expiry index entry, in parallel with the content; the channel
 // gives the result.
@@ -547,56 +566,6 @@ func (g *Gateway) register(ctx context.Context, plan *uploadPlan) <-chan error {
 		done <- err
 	}()
 	return done
-}
-
-// unregister removes what register wrote for an upload that failed.
-func (g *Gateway) unregister(plan *uploadPlan) {
-	if plan.record == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := g.cfg.Lifecycle.Destroy(ctx, plan.ref); err != nil {
-		g.log.Warn("failed upload: record left behind", "artifact", plan.ref.Name(), "err", err)
-	}
-	if err := g.cfg.Lifecycle.UnindexExpiry(ctx, plan.ref, plan.category); err != nil {
-		g.log.Warn("failed upload: index entry left behind", "artifact", plan.ref.Name(), "err", err)
-	}
-	if plan.record.Redaction != nil {
-		if err := g.cfg.Lifecycle.UnindexRedaction(ctx, plan.ref); err != nil {
-			g.log.Warn("failed upload: redaction index entry left behind", "artifact", plan.ref.Name(), "err", err)
-		}
-		if err := g.cfg.Lifecycle.UnindexRecording(ctx, plan.ref, plan.record.Engagement, plan.record.Redaction.Kind); err != nil {
-			g.log.Warn("failed upload: recording index entry left behind", "artifact", plan.ref.Name(), "err", err)
-		}
-	}
-}
-
-// deleteStaged removes the object of an upload that cannot be
-// acknowledged. A mover may already have moved it (an attempt that lost
-// its request claim can have been staged for seconds), so the stored copy
-// goes too: stored, staged, then stored again, so that a copy the mover
-// makes in between is caught as well. The artifact id is this attempt's
-// own, so nothing else lives under these keys.
-func (g *Gateway) deleteStaged(plan *uploadPlan) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	storage, err := g.cfg.Topology.Bucket(plan.ref.Storage)
-	if err != nil {
-		g.log.Warn("failed upload: no bucket for its storage region", "artifact", plan.ref.Name(), "err", err)
-		storage = nil
-	}
-	del := func(b store.Bucket, key string) {
-		if b == nil {
-			return
-		}
-		if err := b.Delete(ctx, key); err != nil && !errors.Is(err, store.ErrNotFound) {
-			g.log.Warn("failed upload: object left behind (unreadable: no record)", "artifact", plan.ref.Name(), "key", key, "err", err)
-		}
-	}
-	del(storage, plan.ref.StoredKey())
-	del(plan.bucket, plan.ref.StagingKey())
-	del(storage, plan.ref.StoredKey())
 }
 
 // Upload steps, for crash tests (SEALGATE_UPLOAD_PAUSE_AT): written (the

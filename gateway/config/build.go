@@ -89,6 +89,9 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 		if err != nil {
 			return nil, fmt.Errorf("config: region %s: %w", region, err)
 		}
+		if c.WrapRegion != nil {
+			b = c.WrapRegion(region, b)
+		}
 		buckets[region] = b
 	}
 	topo, err := policy.NewTopology(buckets, c.SIPZones)
@@ -155,7 +158,9 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 			Audit: sink, Logger: log, Now: c.Clock, Interval: c.SweepInterval, Registerer: rt.Registry})
 	}
 	if c.HasRole("mover") {
-		rt.Mover = mover.New(mover.Config{Topology: topo, Logger: log, Registerer: rt.Registry, Interval: c.MoverInterval, Workers: c.MoverWorkers})
+		rt.Mover = mover.New(mover.Config{Topology: topo, Logger: log, Registerer: rt.Registry, Interval: c.MoverInterval, Workers: c.MoverWorkers,
+			Records:   gateway.MoverRecords(rt.Lifecycle),
+			OrphanAge: c.OrphanAge, Now: c.Clock})
 		onStaged = rt.Mover.Notify
 	}
 	rt.Gateway, err = gateway.New(gateway.Config{
@@ -165,6 +170,7 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 		UploadRateWindow:       c.UploadRateWindow,
 		UploadMaxDuration:      c.UploadMaxDuration,
 		RequestLease:           c.UploadRequestLease,
+		OrphanAge:              c.OrphanAge,
 		ReadStallTimeout:       c.ReadStallTimeout,
 		Limits:                 limits.New(c.Limits),
 		Lifecycle:              rt.Lifecycle,

@@ -20,6 +20,7 @@ import (
 	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/keys"
+	"github.com/sealgate/sealgate/store"
 )
 
 // Config is the whole configuration. Empty fields take the defaults that
@@ -46,6 +47,11 @@ type Config struct {
 	SweepInterval time.Duration `yaml:"sweep_interval"`
 	// MoverWorkers is how many moves one mover runs at once; default 4.
 	MoverWorkers int `yaml:"mover_workers"`
+	// OrphanAge is how long a staged object whose artifact has no record
+	// waits before the mover deletes it (an upload whose cleanup failed);
+	// an upload whose record takes more than half of it to write fails.
+	// Default 15m, at least 1m.
+	OrphanAge time.Duration `yaml:"orphan_age"`
 	// UploadIdleTimeout ends an upload stream that sends nothing for this
 	// long; default 2m.
 	UploadIdleTimeout time.Duration `yaml:"upload_idle_timeout"`
@@ -111,6 +117,10 @@ type Config struct {
 	// and its background work: for tests and embedders only. It cannot be
 	// set from a file or a flag; the binary always uses the system clock.
 	Clock func() time.Time `yaml:"-"`
+
+	// WrapRegion, when set, wraps each region's bucket as it is opened:
+	// for tests (fault injection) and embedders only.
+	WrapRegion func(region string, b store.Bucket) store.Bucket `yaml:"-"`
 
 	// ExtraDrivers are key drivers registered in code (tests, embedders),
 	// by URI scheme; they are also accepted for customer keys.
@@ -457,6 +467,9 @@ func (c *Config) Validate() error {
 		if r != "api" && r != "mover" && r != "sweeper" {
 			return fmt.Errorf("config: roles: %q is not a role (want api, mover, sweeper)", r)
 		}
+	}
+	if c.OrphanAge != 0 && c.OrphanAge < time.Minute {
+		return fmt.Errorf("config: orphan_age %v: want at least 1m (an upload may take seconds to write its record)", c.OrphanAge)
 	}
 	if c.Keys.RevocationBound < time.Second {
 		return fmt.Errorf("config: keys.revocation_bound %v: want at least 1s", c.Keys.RevocationBound)

@@ -205,3 +205,8 @@ func (s *Store) UnindexExpiry(ctx context.Context, ref layout.Ref, category stri
 func (s *Store) IndexPurge(ctx context.Context, ref layout.Ref, due time.Time) error {
 	return s.touch(ctx, purgeKey(due, ref.Account, ref.ID))
 }
+
+// UnindexPurge removes ref from the purge index of day.
+func (s *Store) UnindexPurge(ctx context.Context, ref layout.Ref, day time.Time) error {
+	return s.remove(ctx, purgeKey(day, ref.Account, ref.ID))
+}

@@ -7,6 +7,7 @@ type metrics struct {
 	bytes  prometheus.Counter
 	staged prometheus.Gauge
 	lag    prometheus.Gauge
+	orphan prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -23,9 +24,13 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		lag: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sealgate_mover_lag_seconds", Help: "Age of the oldest staged object seen by the last pass.",
 		}),
+		orphan: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sealgate_mover_orphans_removed_total",
+			Help: "Staged or stored objects the mover deleted because their artifact's record is gone.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.moves, m.bytes, m.staged, m.lag)
+		reg.MustRegister(m.moves, m.bytes, m.staged, m.lag, m.orphan)
 	}
 	return m
 }

@@ -24,6 +24,13 @@ type serverSideCopier interface {
 
 var errMismatch = errors.New("mover: storage copy differs from the staged object")
 
+// errWaiting ends a move that must wait for a later pass: the staged
+// object's record is not written yet. It is neither a move nor a failure.
+var errWaiting = errors.New("mover: staged object has no record yet")
+
+// errRemoved ends a move whose object was an orphan, now deleted.
+var errRemoved = errors.New("mover: orphan removed")
+
 // move carries one staged object to its storage region. Each step can be
 // repeated: a missing staged object means the move is done; an existing
 // storage copy that matches is kept; one that does not is overwritten.
@@ -39,6 +46,7 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 	}
 	defer func() {
 		switch {
+		case errors.Is(err, errWaiting), errors.Is(err, errRemoved):
 		case err == nil:
 			m.m.moves.WithLabelValues("ok").Inc()
 			m.recovered(ref.Storage)
@@ -65,6 +73,10 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 	if err != nil {
 		return inRegion(ref.Staging, err)
 	}
+	ok, recheck, err := m.checkRecord(ctx, src, dst, ref, info)
+	if err != nil || !ok {
+		return err
+	}
 	srcSum, err := m.copyIfNeeded(ctx, src, dst, ref, info)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // the staged copy went away while we copied: done elsewhere
@@ -80,6 +92,18 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 	}
 	if err := m.hook(StepVerified, ref); err != nil {
 		return err
+	}
+	if recheck {
+		// A purge (or a failed upload's cleanup) may have destroyed the
+		// record and run its deletes while the copy was in flight, so
+		// that the copy landed after them: then it is this mover's to
+		// remove. A purge that destroys the record after this check
+		// deletes after the copy landed, so nothing is left either way.
+		if ok, err := m.cfg.Records.Exists(ctx, ref); err != nil {
+			return err
+		} else if !ok {
+			return m.dropOrphan(ctx, src, dst, ref, "its record was destroyed while it was copied")
+		}
 	}
 	if err := m.keepDir(ctx, src, ref); err != nil {
 		return err
@@ -102,6 +126,51 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 	m.log.DebugContext(ctx, "artifact moved", "artifact", ref.Name(), "from", ref.Staging, "to", ref.Storage,
 		"bytes", info.Size, "took", time.Since(start))
 	return nil
+}
+
+// checkRecord decides whether the staged object may be moved (move) and
+// whether its record must be checked again once the copy is verified
+// (recheck). An object that needs a record and has none is not moved: it
+// waits while young (its upload may still be writing the record) and is
+// deleted once older than OrphanAge. Objects that need no record (written
+// before records existed), and every object when Records is not set, are
+// moved as they are.
+func (m *Mover) checkRecord(ctx context.Context, src, dst store.Bucket, ref layout.Ref, info store.ObjectInfo) (move, recheck bool, err error) {
+	r := m.cfg.Records
+	if r == nil {
+		return true, false, nil
+	}
+	ok, err := r.Exists(ctx, ref)
+	if err != nil || ok {
+		return ok, ok, err
+	}
+	needs, err := r.Needs(ctx, src, ref.StagingKey(), ref)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, false, nil // gone meanwhile: nothing to move
+	case err != nil:
+		return false, false, inRegion(ref.Staging, err)
+	case !needs:
+		return true, false, nil
+	case m.cfg.Now().Sub(info.ModTime) < m.cfg.OrphanAge:
+		return false, false, errWaiting
+	}
+	return false, false, m.dropOrphan(ctx, src, dst, ref, "no record, staged for longer than the orphan age")
+}
+
+// dropOrphan deletes both copies of an object whose artifact is gone:
+// the stored one first, so that a crash in between leaves the staged one,
+// which a later pass finds again.
+func (m *Mover) dropOrphan(ctx context.Context, src, dst store.Bucket, ref layout.Ref, why string) error {
+	if err := dst.Delete(ctx, ref.StoredKey()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if err := src.Delete(ctx, ref.StagingKey()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	m.m.orphan.Inc()
+	m.log.WarnContext(ctx, "orphan removed: the artifact's record is gone", "artifact", ref.Name(), "why", why)
+	return errRemoved
 }
 
 // copyIfNeeded makes the storage copy match the staged object and returns

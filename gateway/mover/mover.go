@@ -49,6 +49,35 @@ type Config struct {
 	// injection for crash tests). A non-nil error aborts the move there,
 	// leaving what a crash at that instant would leave.
 	Hook func(step string, ref layout.Ref) error
+	// Records, when set, tells the mover which staged objects still
+	// belong to an artifact. An object whose artifact needs a record and
+	// has none is never moved: it is an upload whose record is still
+	// being written (it waits) or one that was purged or failed and whose
+	// deletes did not all happen (it is removed once older than
+	// OrphanAge). The mover asks again after its copy is verified, so a
+	// copy that lands after a purge's deletes is removed by the mover
+	// itself.
+	Records Records
+	// OrphanAge is how old a staged object without its record must be
+	// before the mover deletes it; default 15 minutes, far longer than
+	// an upload takes to write its record.
+	OrphanAge time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Records answers the mover's questions about artifact records.
+type Records interface {
+	// Exists reports whether ref's record exists. Records are destroyed
+	// only when the artifact is gone for good (purged, or an upload that
+	// failed), and an artifact id is never reused.
+	Exists(ctx context.Context, ref layout.Ref) (bool, error)
+	// Needs reports whether the object under key in b can be read only
+	// with ref's record (its header names an external share). Objects
+	// written before records existed need none. A header that cannot be
+	// read is reported as needing none: the mover never deletes what it
+	// does not understand.
+	Needs(ctx context.Context, b store.Bucket, key string, ref layout.Ref) (bool, error)
 }
 
 // Mover moves staged objects to their storage regions.
@@ -81,6 +110,12 @@ func New(cfg Config) *Mover {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.OrphanAge <= 0 {
+		cfg.OrphanAge = 15 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	return &Mover{cfg: cfg, log: cfg.Logger, m: newMetrics(cfg.Registerer), wake: make(chan struct{}, 1), backoff: map[string]backoff{}}
 }
@@ -133,6 +168,8 @@ func (m *Mover) Pass(ctx context.Context) (int, error) {
 		defer mu.Unlock()
 		if err == nil {
 			moved++
+		} else if errors.Is(err, errWaiting) || errors.Is(err, errRemoved) {
+			return
 		} else if firstErr == nil {
 			firstErr = err
 		}

@@ -1,0 +1,123 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/sealgate/sealgate/gateway"
+	"github.com/sealgate/sealgate/gateway/config"
+	"github.com/sealgate/sealgate/gateway/gatewaytest"
+	"github.com/sealgate/sealgate/gateway/layout"
+	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+	"github.com/sealgate/sealgate/store"
+)
+
+// failingDeletes is a region whose deletes fail while down is set (a store
+// node that went away between a write and a cleanup).
+type failingDeletes struct {
+	store.Bucket
+	down *atomic.Bool
+}
+
+func (f failingDeletes) Delete(ctx context.Context, key string) error {
+	if f.down.Load() {
+		return fmt.Errorf("region down: %w", store.ErrUnavailable)
+	}
+	return f.Bucket.Delete(ctx, key)
+}
+
+func artifactFiles(t *testing.T, env *gatewaytest.Env) []string {
+	t.Helper()
+	var out []string
+	for _, f := range objectFiles(t, env.DataDir) {
+		if filepath.Base(f) != ".keep" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// TestFailedCleanupIsFinishedBySweeper: an attempt that lost its request
+// claim cleans up what it wrote while the region holding its object cannot
+// delete. Its record is destroyed first, so the object is unreadable; it
+// must not stay: the mover does not move it on, and a sweeper pass deletes
+// it once the region is back. (The load test's last open race: objects in
+// the storage region that no client was ever given.)
+func TestFailedCleanupIsFinishedBySweeper(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		moved bool // the mover moved it to de before the cleanup
+	}{{"staged", false}, {"stored", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			var down atomic.Bool
+			failing := "us"
+			if c.moved {
+				failing = "de"
+			}
+			env := gatewaytest.Start(t, func(cfg *config.Config) {
+				cfg.WrapRegion = func(region string, b store.Bucket) store.Bucket {
+					if region == failing {
+						return failingDeletes{Bucket: b, down: &down}
+					}
+					return b
+				}
+			})
+			ctx := env.Ctx(t, "demo")
+			if _, err := update(env, t, "demo", &sealgatev1.AccountSettings{StorageRegion: "de"}, "storage_region"); err != nil {
+				t.Fatal(err)
+			}
+			h := callHeader("us-west")
+			h.EngagementId, h.RequestId = "cleanup-"+c.name, "req-cleanup-"+c.name
+			var fired atomic.Bool
+			env.Runtime.Gateway.SetUploadHook(func(step string, ref layout.Ref) error {
+				if step != gateway.UploadStepWritten || fired.Swap(true) {
+					return nil
+				}
+				if c.moved {
+					if n, err := env.Runtime.Mover.Pass(context.Background()); err != nil || n != 1 {
+						return fmt.Errorf("mover pass: moved %d, %v", n, err)
+					}
+				}
+				lc := env.Runtime.Lifecycle
+				cur, ver, err := lc.LoadRequest(context.Background(), "demo", h.RequestId)
+				if err != nil || cur == nil {
+					return fmt.Errorf("load claim: %v, %v", cur, err)
+				}
+				cur.Artifact = "another-attempt"
+				_, err = lc.SwapRequest(context.Background(), "demo", h.RequestId, cur, ver)
+				down.Store(true)
+				return err
+			})
+			defer env.Runtime.Gateway.SetUploadHook(nil)
+			_, err := env.Upload(ctx, h, bytes.NewReader(randomBytes(100<<10, 9)), 64<<10)
+			if !fired.Load() {
+				t.Fatal("the hook never ran")
+			}
+			wantStatus(t, "an attempt that lost its claim", err, codes.Aborted, "REQUEST_IN_PROGRESS")
+			left := artifactFiles(t, env)
+			if len(left) != 1 {
+				t.Fatalf("objects left by a cleanup whose deletes failed: %v, want the one it could not delete", left)
+			}
+			down.Store(false)
+			// The mover does not carry the unreadable staged object on.
+			if _, err := env.Runtime.Mover.Pass(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := artifactFiles(t, env); len(got) != 1 || got[0] != left[0] {
+				t.Fatalf("after a mover pass: %v, want %v untouched (no record: not moved, not yet an orphan)", got, left)
+			}
+			if _, err := env.Runtime.Sweeper.Pass(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if got := artifactFiles(t, env); len(got) != 0 {
+				t.Fatalf("after a sweeper pass: %v left, want nothing", got)
+			}
+		})
+	}
+}
