@@ -67,6 +67,7 @@ data_dir: %s
 log_level: warn
 audit: "off"
 metrics_listen: 127.0.0.1:%d
+debug_pprof: true
 keys:
   revocation_bound: %s
   aws_kms: {regions: [%s], accounts: [{id: "%s", accounts: [demo]}]}

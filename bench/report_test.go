@@ -104,6 +104,8 @@ func formatValue(unit string, v float64) string {
 		return fmt.Sprintf("%.2f", v)
 	case "B/B":
 		return fmt.Sprintf("%.4f", v)
+	case "s/GiB":
+		return fmt.Sprintf("%.2f", v)
 	}
 	return fmt.Sprintf("%.1f", v)
 }

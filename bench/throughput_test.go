@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -34,22 +35,52 @@ func (h *harness) throughput(t *testing.T, rep *report) {
 		data := h.payload[:size]
 		key := fmt.Sprintf("large/%d", size)
 		vs := []variant{
-			{"gateway", func(int) (map[string]float64, error) { return h.gatewayRoundTrip(g, data) }},
-			{"direct", func(int) (map[string]float64, error) {
-				return directRoundTrip(ctx, h.directA, bucketDirect, key, data)
+			{"gateway", func(int) (map[string]float64, error) {
+				return h.gatewayRoundTrip(g, cpuMeter{"gateway": g.pid, "store": h.a.PID(), "client": 0}, data)
 			}},
-			{"sse", func(int) (map[string]float64, error) { return directRoundTrip(ctx, h.directS, bucketSSE, key, data) }},
+			{"direct", func(int) (map[string]float64, error) {
+				return directRoundTrip(ctx, h.directA, cpuMeter{"store": h.a.PID(), "client": 0}, bucketDirect, key, data)
+			}},
+			{"sse", func(int) (map[string]float64, error) {
+				return directRoundTrip(ctx, h.directS, cpuMeter{"store": h.s.PID(), "client": 0}, bucketSSE, key, data)
+			}},
 		}
 		s, err := interleave(t, "throughput "+sizeName(size), i == 0, h.plan.rounds, vs)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if dir := os.Getenv("SEALGATE_BENCH_PROFILE"); dir != "" && i == len(h.plan.largeSizes)-1 {
+			h.profileGateway(t, g, data, dir)
+		}
 		scenario := "1 throughput " + sizeName(size)
 		for _, dir := range []string{"upload", "download"} {
+			// Wall clock: the gateway against what a user would pick
+			// instead, MinIO encrypting by itself.
+			wantWall := 1.0
+			if dir == "download" {
+				wantWall = 0.9
+			}
 			direct := rep.add(scenario, dir, "direct", "MiB/s", s.get("direct", dir)).baseline()
 			sse := rep.add(scenario, dir, "sse", "MiB/s", s.get("sse", dir)).vs(direct, ">=", 0)
-			rep.add(scenario, dir, "gateway", "MiB/s", s.get("gateway", dir)).
-				vs(direct, ">=", 0.9).vs(sse, ">=", 1.0)
+			rep.add(scenario, dir, "gateway", "MiB/s", s.get("gateway", dir)).vs(direct, ">=", 0).vs(sse, ">=", wantWall)
+			// CPU per GiB of each process: the servers' sum (gateway and
+			// its store) against SSE-S3's store, the gateway alone against
+			// an absolute bound, and the store's work for the gateway
+			// against its work for a direct client moving the same bytes.
+			m := dir + " server CPU"
+			sseCPU := rep.add(scenario, m, "sse", "s/GiB", s.get("sse", m)).baseline()
+			rep.add(scenario, m, "direct", "s/GiB", s.get("direct", m)).vs(sseCPU, "<=", 0)
+			rep.add(scenario, m, "gateway", "s/GiB", s.get("gateway", m)).vs(sseCPU, "<=", 1.0)
+			m = dir + " gateway CPU"
+			rep.add(scenario, m, "gateway", "s/GiB", s.get("gateway", m)).limit("<=", 1.2, "1.2 s/GiB")
+			m = dir + " store CPU"
+			directStore := rep.add(scenario, m, "direct", "s/GiB", s.get("direct", m)).baseline()
+			rep.add(scenario, m, "sse", "s/GiB", s.get("sse", m)).vs(directStore, "<=", 0)
+			rep.add(scenario, m, "gateway", "s/GiB", s.get("gateway", m)).vs(directStore, "<=", 1.1)
+			m = dir + " client CPU"
+			directClient := rep.add(scenario, m, "direct", "s/GiB", s.get("direct", m)).baseline()
+			rep.add(scenario, m, "sse", "s/GiB", s.get("sse", m)).vs(directClient, "<=", 0)
+			rep.add(scenario, m, "gateway", "s/GiB", s.get("gateway", m)).vs(directClient, "<=", 0)
 		}
 	}
 }
@@ -57,8 +88,12 @@ func (h *harness) throughput(t *testing.T, rep *report) {
 // gatewayRoundTrip uploads data through the gateway with its size declared,
 // reads it back, checks the length, and deletes the staged object directly
 // from MinIO A (untimed) so that rounds do not fill the disk.
-func (h *harness) gatewayRoundTrip(g *gatewayProc, data []byte) (map[string]float64, error) {
+func (h *harness) gatewayRoundTrip(g *gatewayProc, cpu cpuMeter, data []byte) (map[string]float64, error) {
 	size := int64(len(data))
+	c0, err := cpu.snap()
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	a, err := g.client.Upload(g.ctx, &sealgatev1.UploadHeader{
 		Type: sealgatev1.ArtifactType_ARTIFACT_TYPE_VIDEO_RECORDING, SipZone: "us-west",
@@ -68,12 +103,20 @@ func (h *harness) gatewayRoundTrip(g *gatewayProc, data []byte) (map[string]floa
 		return nil, fmt.Errorf("upload: %w", err)
 	}
 	up := time.Since(start)
+	c1, err := cpu.snap()
+	if err != nil {
+		return nil, err
+	}
 	start = time.Now()
 	var w countingWriter
 	if _, err := g.client.Read(g.ctx, a.GetName(), &w); err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
 	down := time.Since(start)
+	c2, err := cpu.snap()
+	if err != nil {
+		return nil, err
+	}
 	if w.n != size {
 		return nil, fmt.Errorf("read %d bytes, want %d", w.n, size)
 	}
@@ -84,27 +127,45 @@ func (h *harness) gatewayRoundTrip(g *gatewayProc, data []byte) (map[string]floa
 	if err := h.directA.Client.RemoveObject(context.Background(), g.bucketUS, ref.StagingKey(), minio.RemoveObjectOptions{}); err != nil {
 		return nil, fmt.Errorf("remove %s: %w", ref.StagingKey(), err)
 	}
-	return map[string]float64{"upload": mibPerSec(size, up), "download": mibPerSec(size, down)}, nil
+	out := map[string]float64{"upload": mibPerSec(size, up), "download": mibPerSec(size, down)}
+	c0.perGiB(c1, size, "upload", out)
+	c1.perGiB(c2, size, "download", out)
+	return out, nil
 }
 
 // directRoundTrip puts data to bucket/key through c with the gateway's
 // minio-go settings and reads it back into io.Discard, checking the length.
 // Each round overwrites the same key.
-func directRoundTrip(ctx context.Context, c *minio.Core, bucket, key string, data []byte) (map[string]float64, error) {
+func directRoundTrip(ctx context.Context, c *minio.Core, cpu cpuMeter, bucket, key string, data []byte) (map[string]float64, error) {
 	size := int64(len(data))
+	c0, err := cpu.snap()
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	if err := putDirect(ctx, c, bucket, key, streamReader{bytes.NewReader(data)}, size); err != nil {
 		return nil, fmt.Errorf("put: %w", err)
 	}
 	up := time.Since(start)
+	c1, err := cpu.snap()
+	if err != nil {
+		return nil, err
+	}
 	start = time.Now()
 	n, err := getDirect(ctx, c, bucket, key)
 	if err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
 	down := time.Since(start)
+	c2, err := cpu.snap()
+	if err != nil {
+		return nil, err
+	}
 	if n != size {
 		return nil, fmt.Errorf("read %d bytes, want %d", n, size)
 	}
-	return map[string]float64{"upload": mibPerSec(size, up), "download": mibPerSec(size, down)}, nil
+	out := map[string]float64{"upload": mibPerSec(size, up), "download": mibPerSec(size, down)}
+	c0.perGiB(c1, size, "upload", out)
+	c1.perGiB(c2, size, "download", out)
+	return out, nil
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"io"
 	"sync"
 
 	"google.golang.org/grpc/encoding"
@@ -19,39 +20,95 @@ type chunkCodec struct {
 	encoding.CodecV2
 }
 
-// Marshal encodes ReadArtifactResponse into a buffer of a pool with many
-// size classes, and everything else with the standard codec. The standard
-// codec's pool gives every message over 32 KiB a 1 MiB buffer, so each read
-// message queued behind a slow client would cost 1 MiB whatever its size.
+// Marshal encodes a read's messages (readMessage) without copying their
+// chunk: gRPC gets the chunk's pooled buffer itself and returns it to the
+// pool once it has written it. Everything else goes to the standard codec.
 func (c chunkCodec) Marshal(v any) (mem.BufferSlice, error) {
-	resp, ok := v.(*sealgatev1.ReadArtifactResponse)
+	m, ok := v.(*readMessage)
 	if !ok {
 		return c.CodecV2.Marshal(v)
 	}
-	size := proto.Size(resp)
-	if mem.IsBelowBufferPoolingThreshold(size) {
-		b, err := proto.MarshalOptions{UseCachedSize: true}.Marshal(resp)
-		return mem.BufferSlice{mem.SliceBuffer(b)}, err
-	}
-	buf := sendPool.Get(size)
-	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend((*buf)[:0], resp)
-	if err != nil {
-		sendPool.Put(buf)
-		return nil, err
-	}
-	*buf = b
-	return mem.BufferSlice{mem.NewBuffer(buf, sendPool)}, nil
+	return m.marshal()
 }
 
-// sendPool holds read-message buffers in size classes from 32 KiB to 1 MiB,
-// each with room for the message's own fields beside its chunk.
-var sendPool = func() mem.BufferPool {
-	var sizes []int
-	for s := 32 << 10; s <= readChunkSize; s *= 2 {
-		sizes = append(sizes, s+16<<10)
+// readMessage is a ReadArtifactResponse as the read handler sends it: the
+// chunk in a buffer of readPool, which belongs to gRPC once the message is
+// sent, and the artifact (first message only).
+type readMessage struct {
+	chunk    *[]byte // its length is the chunk's
+	artifact *sealgatev1.Artifact
+}
+
+// marshal encodes m as ReadArtifactResponse's wire form, fields in number
+// order: chunk (1), then artifact (2).
+func (m *readMessage) marshal() (mem.BufferSlice, error) {
+	var out mem.BufferSlice
+	if n := len(*m.chunk); n > 0 {
+		head := protowire.AppendVarint(protowire.AppendTag(make([]byte, 0, 8), 1, protowire.BytesType), uint64(n))
+		out = append(out, mem.SliceBuffer(head), mem.NewBuffer(m.chunk, readPool))
+	} else {
+		readPool.Put(m.chunk)
 	}
-	return mem.NewTieredBufferPool(sizes...)
-}()
+	if m.artifact != nil {
+		b, err := proto.Marshal(m.artifact)
+		if err != nil {
+			out.Free()
+			return nil, err
+		}
+		field := protowire.AppendBytes(protowire.AppendTag(make([]byte, 0, len(b)+8), 2, protowire.BytesType), b)
+		out = append(out, mem.SliceBuffer(field))
+	}
+	return out, nil
+}
+
+// readPool holds the chunk buffers of reads in size classes from 32 KiB
+// to 1 MiB, a power of two each (reads ramp their message size up from
+// 32 KiB). It does not zero a buffer it hands out: a read fills exactly
+// the length it sends.
+var readPool = newClassPool(15, 20)
+
+// classPool is a mem.BufferPool of buffers whose capacities are powers of
+// two between 1<<lo and 1<<hi; larger ones are allocated and dropped.
+type classPool struct {
+	lo, hi int
+	pools  []sync.Pool
+}
+
+func newClassPool(lo, hi int) *classPool {
+	return &classPool{lo: lo, hi: hi, pools: make([]sync.Pool, hi-lo+1)}
+}
+
+// class returns the index of the smallest class that holds n bytes, or -1.
+func (p *classPool) class(n int) int {
+	for c := p.lo; c <= p.hi; c++ {
+		if n <= 1<<c {
+			return c - p.lo
+		}
+	}
+	return -1
+}
+
+func (p *classPool) Get(n int) *[]byte {
+	c := p.class(n)
+	if c < 0 {
+		b := make([]byte, n)
+		return &b
+	}
+	if b, ok := p.pools[c].Get().(*[]byte); ok {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n, 1<<(p.lo+c))
+	return &b
+}
+
+func (p *classPool) Put(b *[]byte) {
+	c := p.class(cap(*b))
+	if c < 0 || cap(*b) != 1<<(p.lo+c) {
+		return // not one of ours
+	}
+	p.pools[c].Put(b)
+}
 
 // chunkPoolSize is the capacity of pooled chunk buffers; larger chunks (up
 // to MaxRecvMsgSize) get buffers of their own.
@@ -65,37 +122,49 @@ func newChunkCodec() encoding.CodecV2 {
 }
 
 // Unmarshal decodes UploadArtifactRequest itself and everything else with
-// the standard codec.
+// the standard codec. A message that holds only a chunk (every message of
+// an upload but its header) is copied once, from gRPC's receive buffers
+// straight into a pooled chunk buffer; the standard decoder would first
+// join the buffers into one and then copy the chunk out of it.
 func (c chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	req, ok := v.(*sealgatev1.UploadArtifactRequest)
 	if !ok {
 		return c.CodecV2.Unmarshal(data, v)
 	}
-	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
-	defer buf.Free()
-	b := buf.ReadOnlyData()
-	if chunk, ok := onlyChunk(b); ok {
-		dst := chunkBuffer(len(chunk))
-		copy(dst, chunk)
+	if chunk, ok := readChunk(data); ok {
 		req.Reset()
-		req.Payload = &sealgatev1.UploadArtifactRequest_Chunk{Chunk: dst}
+		req.Payload = &sealgatev1.UploadArtifactRequest_Chunk{Chunk: chunk}
 		return nil
 	}
-	return proto.Unmarshal(b, req)
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	return proto.Unmarshal(buf.ReadOnlyData(), req)
 }
 
-// onlyChunk returns the chunk of a message that holds nothing but field 2
-// (bytes chunk); anything else goes to the standard decoder.
-func onlyChunk(b []byte) ([]byte, bool) {
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 || num != 2 || typ != protowire.BytesType {
+// readChunk copies the chunk of a message that holds nothing but field 2
+// (bytes chunk) into a chunk buffer; it reports false for anything else,
+// which goes to the standard decoder.
+func readChunk(data mem.BufferSlice) ([]byte, bool) {
+	// The tag and the length: at most 1 + 10 bytes.
+	var head [16]byte
+	r := data.Reader()
+	defer r.Close()
+	n, _ := io.ReadFull(r, head[:min(len(head), data.Len())])
+	num, typ, tn := protowire.ConsumeTag(head[:n])
+	if tn < 0 || num != 2 || typ != protowire.BytesType {
 		return nil, false
 	}
-	chunk, m := protowire.ConsumeBytes(b[n:])
-	if m < 0 || n+m != len(b) {
+	size, ln := protowire.ConsumeVarint(head[tn:n])
+	if ln < 0 || size != uint64(data.Len()-tn-ln) {
 		return nil, false
 	}
-	return chunk, true
+	dst := chunkBuffer(int(size))
+	copy(dst, head[tn+ln:n])
+	if _, err := io.ReadFull(r, dst[n-tn-ln:]); err != nil {
+		releaseChunk(dst)
+		return nil, false
+	}
+	return dst, true
 }
 
 // chunkBuffer returns a buffer of n bytes, pooled when it fits.

@@ -3,10 +3,12 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -119,5 +121,57 @@ func TestFailedCleanupIsFinishedBySweeper(t *testing.T) {
 				t.Fatalf("after a sweeper pass: %v left, want nothing", got)
 			}
 		})
+	}
+}
+
+// TestRetryFinishesARemovalThatFailed: a retry that takes over the claim
+// of a dead attempt cannot remove it (the region refuses deletes) and
+// fails; the next retry removes both earlier attempts before it stores,
+// without waiting for a sweeper.
+func TestRetryFinishesARemovalThatFailed(t *testing.T) {
+	var down atomic.Bool
+	var offset atomic.Int64
+	env := gatewaytest.Start(t, func(cfg *config.Config) {
+		cfg.Clock = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		cfg.WrapRegion = func(region string, b store.Bucket) store.Bucket {
+			if region == "us" {
+				return failingDeletes{Bucket: b, down: &down}
+			}
+			return b
+		}
+	})
+	ctx := env.Ctx(t, "demo")
+	h := callHeader("us-west")
+	h.EngagementId, h.RequestId = "removal-failed", "req-removal-failed"
+	data := randomBytes(120<<10, 11)
+	crash := errors.New("crash")
+	var crashed atomic.Bool
+	env.Runtime.Gateway.SetUploadHook(func(s string, _ layout.Ref) error {
+		if s == gateway.UploadStepWritten && !crashed.Swap(true) {
+			return crash
+		}
+		return nil
+	})
+	defer env.Runtime.Gateway.SetUploadHook(nil)
+	if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
+		t.Fatal("the first attempt did not crash")
+	}
+	// Its lease runs out; the retry cannot delete its staged object.
+	offset.Add(int64(31 * time.Second))
+	down.Store(true)
+	if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
+		t.Fatal("a retry that could not remove the dead attempt succeeded")
+	}
+	down.Store(false)
+	offset.Add(int64(31 * time.Second))
+	a, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10)
+	if err != nil {
+		t.Fatalf("second retry: %v", err)
+	}
+	if got := artifactFiles(t, env); len(got) != 1 {
+		t.Fatalf("objects after the second retry: %v, want only %s's", got, a.GetName())
+	}
+	if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
+		t.Fatal("the stored artifact is not the upload")
 	}
 }

@@ -150,7 +150,7 @@ type blockedStream struct {
 	sends int
 }
 
-func (b *blockedStream) Send(*sealgatev1.ReadArtifactResponse) error {
+func (b *blockedStream) SendMsg(any) error {
 	b.sends++
 	if b.sends == 1 {
 		return nil // the first message fits the client's window
@@ -164,12 +164,12 @@ func TestSenderEndsAStalledRead(t *testing.T) {
 		g := &Gateway{cfg: Config{ReadStallTimeout: 2 * time.Minute}}
 		ctx, endCall := context.WithCancel(context.Background())
 		s := g.newSender(&blockedStream{ctx: ctx})
-		msg := &sealgatev1.ReadArtifactResponse{Chunk: []byte("x")}
-		if err := s.send(ctx, msg, g.readStall()); err != nil {
+		msg := func() *readMessage { b := []byte("x"); return &readMessage{chunk: &b} }
+		if err := s.send(ctx, msg(), g.readStall()); err != nil {
 			t.Fatalf("first message: %v", err)
 		}
 		start := time.Now()
-		err := s.send(ctx, msg, g.readStall())
+		err := s.send(ctx, msg(), g.readStall())
 		if code, rsn := reason(err); code != codes.DeadlineExceeded || rsn != ReasonReadStalled {
 			t.Fatalf("stalled read: got %v, want DEADLINE_EXCEEDED/%s", err, ReasonReadStalled)
 		}

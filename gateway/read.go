@@ -306,41 +306,47 @@ func (g *Gateway) readArtifact(ctx context.Context, p *auth.Principal, ref layou
 	}()
 	out := g.newSender(stream)
 	defer out.stop()
-	first := &sealgatev1.ReadArtifactResponse{Artifact: meta}
+	first := meta
+	firstSent := false
 	chunk := readFirstChunk
 	for {
 		want := int64(chunk)
 		if !masked {
 			want = min(want, max(size-sent, 0))
 		}
-		buf := make([]byte, want)
-		n, rerr := io.ReadFull(plain, buf)
+		buf := readPool.Get(int(want))
+		n, rerr := io.ReadFull(plain, *buf)
 		if rerr != nil && !errors.Is(rerr, io.EOF) && !errors.Is(rerr, io.ErrUnexpectedEOF) {
+			readPool.Put(buf)
 			g.log.WarnContext(ctx, "read failed", "artifact", ref.Name(), "sent", sent, "err", rerr)
 			return g.toStatus(ctx, "read", rerr)
 		}
-		if !masked && n == len(buf) && int64(n) == size-sent && rerr == nil {
+		if !masked && n == len(*buf) && int64(n) == size-sent && rerr == nil {
 			// The last byte was read: make the decrypter verify the end.
 			var probe [1]byte
 			if m, perr := plain.Read(probe[:]); m > 0 {
+				readPool.Put(buf)
 				return g.toStatus(ctx, "read", fmt.Errorf("%w: body longer than its size", keys.ErrIntegrity))
 			} else if perr != nil && !errors.Is(perr, io.EOF) {
+				readPool.Put(buf)
 				return g.toStatus(ctx, "read", perr)
 			}
 			rerr = io.EOF
 		}
-		if n > 0 || first != nil {
-			msg := first
-			if msg == nil {
-				msg = &sealgatev1.ReadArtifactResponse{}
+		if n > 0 || !firstSent {
+			*buf = (*buf)[:n]
+			msg := &readMessage{chunk: buf}
+			if !firstSent {
+				msg.artifact = first
 			}
-			msg.Chunk = buf[:n]
 			if err := out.send(ctx, msg, g.readStall()); err != nil {
 				return err
 			}
-			first = nil
+			firstSent = true
 			sent += int64(n)
 			chunk = min(2*chunk, readChunkSize)
+		} else {
+			readPool.Put(buf)
 		}
 		if rerr != nil {
 			break

@@ -28,27 +28,30 @@ func (g *Gateway) readStall() time.Duration {
 // handler (which cancels the stream) unblocks it.
 type sender struct {
 	stream sealgatev1.ArtifactService_ReadArtifactServer
-	msgs   chan *sealgatev1.ReadArtifactResponse
+	msgs   chan *readMessage
 	errs   chan error
 }
 
 func (g *Gateway) newSender(stream sealgatev1.ArtifactService_ReadArtifactServer) *sender {
-	s := &sender{stream: stream, msgs: make(chan *sealgatev1.ReadArtifactResponse), errs: make(chan error, 1)}
+	s := &sender{stream: stream, msgs: make(chan *readMessage), errs: make(chan error, 1)}
 	go func() {
 		for m := range s.msgs {
-			s.errs <- stream.Send(m) // buffered: never blocks once the handler left
+			// The codec encodes a readMessage as a ReadArtifactResponse.
+			s.errs <- stream.SendMsg(m) // buffered: never blocks once the handler left
 		}
 	}()
 	return s
 }
 
 // send hands msg to gRPC and waits until it is accepted. It returns
-// DEADLINE_EXCEEDED / READ_STALLED when that takes longer than stall; msg
-// must then not be reused.
-func (s *sender) send(ctx context.Context, msg *sealgatev1.ReadArtifactResponse, stall time.Duration) error {
+// DEADLINE_EXCEEDED / READ_STALLED when that takes longer than stall. Its
+// chunk buffer is gRPC's from the moment it is handed over; one that was
+// not handed over goes back to the pool.
+func (s *sender) send(ctx context.Context, msg *readMessage, stall time.Duration) error {
 	select {
 	case s.msgs <- msg:
 	case <-ctx.Done():
+		readPool.Put(msg.chunk)
 		return status.FromContextError(ctx.Err()).Err()
 	}
 	t := time.NewTimer(stall)

@@ -23,6 +23,11 @@ type Request struct {
 	// request_id reused for another upload is refused.
 	Fingerprint string    `json:"fingerprint"`
 	Stored      bool      `json:"stored"`
+	// Dead lists the artifacts of earlier attempts that lost the claim and
+	// may not be removed yet: an attempt that takes the claim over removes
+	// them, and carries them on when it cannot, so that a removal that
+	// failed is done by the next attempt.
+	Dead []string `json:"dead,omitempty"`
 	LeaseUntil  time.Time `json:"lease_until,omitzero"`
 	Created     time.Time `json:"created"`
 }
@@ -62,3 +67,4 @@ func (s *Store) SwapRequest(ctx context.Context, account, requestID string, r *R
 	}
 	return v, nil
 }
+

@@ -211,3 +211,7 @@ func randomHex(t testing.TB, n int) string {
 	t.Helper()
 	return hex.EncodeToString(randomBytes(t, n))
 }
+
+// PID returns the MinIO server's process id (0 while it is stopped), so a
+// benchmark can read its CPU time from /proc.
+func (m *MinIO) PID() int { return m.proc.pid() }
