@@ -111,6 +111,7 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 					nil, &errdetails.RetryInfo{RetryDelay: durationpb.New(wait.Round(time.Millisecond) + 100*time.Millisecond)})
 			}
 			mine.Created = cur.Created
+			mine.Dead = append(slices.Clone(cur.Dead), cur.Artifact)
 		}
 		ver, err = lc.SwapRequest(ctx, account, id, mine, ver)
 		if errors.Is(err, store.ErrPrecondition) {
@@ -120,15 +121,16 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 			return nil, nil, err
 		}
 		if cur != nil {
-			// The claim is ours now, so the attempt that held it can no
-			// longer mark it stored: it died (or stalled) before it was
-			// done, nothing of it was acknowledged, and nothing of it may
-			// stay. (Purging before taking the claim could destroy an
-			// attempt that renewed its lease in between and completed.)
-			if old, ok := layout.ParseArtifactName(layout.ArtifactName(account, cur.Artifact)); ok {
-				if err := g.purgeAttempt(ctx, plan, old); err != nil {
-					return nil, nil, err
-				}
+			// The claim is ours now, so the attempts that held it can no
+			// longer mark it stored: they died (or stalled) before they
+			// were done, nothing of them was acknowledged, and nothing of
+			// them may stay. (Purging before taking the claim could destroy
+			// an attempt that renewed its lease in between and completed.)
+			// The claim names them until it is marked stored: when a
+			// removal fails, this attempt fails, and the next one that
+			// takes the claim tries again.
+			if err := g.dropDead(ctx, plan, mine); err != nil {
+				return nil, nil, err
 			}
 		}
 		c := &requestClaim{g: g, account: account, id: id, req: *mine, version: ver, stop: make(chan struct{}), done: make(chan struct{})}
@@ -214,7 +216,7 @@ func (c *requestClaim) complete(context.Context) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	next := c.req
-	next.Stored, next.LeaseUntil = true, time.Time{}
+	next.Stored, next.LeaseUntil, next.Dead = true, time.Time{}, nil
 	_, err := c.g.cfg.Lifecycle.SwapRequest(ctx, c.account, c.id, &next, c.version)
 	if errors.Is(err, store.ErrPrecondition) {
 		_, err = c.resync(ctx, &next)
@@ -238,4 +240,16 @@ func (c *requestClaim) complete(context.Context) error {
 
 func lostClaim() error {
 	return newStatus(codes.Aborted, "this upload stalled past its request lease and a retry took over; nothing of it was kept", ReasonRequestInProgress, nil)
+}
+
+// dropDead removes the artifacts of the attempts req lists as dead.
+func (g *Gateway) dropDead(ctx context.Context, plan *uploadPlan, req *lifecycle.Request) error {
+	for _, id := range req.Dead {
+		if old, ok := layout.ParseArtifactName(layout.ArtifactName(plan.ref.Account, id)); ok {
+			if err := g.purgeAttempt(ctx, plan, old); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
