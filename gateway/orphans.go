@@ -53,9 +53,37 @@ func (g *Gateway) abandon(plan *uploadPlan) {
 		g.deleteObjects(ctx, plan.ref)
 		return
 	}
-	if err := g.purgeAttempt(ctx, plan, plan.ref); err != nil {
-		g.log.Warn("failed upload: cleanup left to the sweeper", "artifact", plan.ref.Name(), "err", err)
-		g.deleteObjects(ctx, plan.ref)
+	// A store that just lost a node may refuse writes for a few seconds:
+	// try for a while before leaving the rest to the sweeper.
+	for attempt := 0; ; attempt++ {
+		err := g.purgeAttempt(ctx, plan, plan.ref)
+		if err == nil {
+			return
+		}
+		if attempt == cleanupAttempts-1 || !errors.Is(err, store.ErrUnavailable) || sleepCtx(ctx, cleanupPause<<attempt) != nil {
+			g.log.Warn("failed upload: cleanup left to the sweeper", "artifact", plan.ref.Name(), "err", err)
+			g.deleteObjects(ctx, plan.ref)
+			return
+		}
+	}
+}
+
+// A failed upload's cleanup is tried cleanupAttempts times, the pause
+// doubling from cleanupPause (about 4 s in all).
+const (
+	cleanupAttempts = 5
+	cleanupPause    = 250 * time.Millisecond
+)
+
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
