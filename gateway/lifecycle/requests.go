@@ -21,15 +21,15 @@ type Request struct {
 	Artifact string `json:"artifact"`
 	// Fingerprint identifies the request (a hash of its header), so that a
 	// request_id reused for another upload is refused.
-	Fingerprint string    `json:"fingerprint"`
-	Stored      bool      `json:"stored"`
+	Fingerprint string `json:"fingerprint"`
+	Stored      bool   `json:"stored"`
 	// Dead lists the artifacts of earlier attempts that lost the claim and
 	// may not be removed yet: an attempt that takes the claim over removes
 	// them, and carries them on when it cannot, so that a removal that
 	// failed is done by the next attempt.
-	Dead []string `json:"dead,omitempty"`
-	LeaseUntil  time.Time `json:"lease_until,omitzero"`
-	Created     time.Time `json:"created"`
+	Dead       []string  `json:"dead,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	Created    time.Time `json:"created"`
 }
 
 func requestKey(account, requestID string) string {
@@ -67,4 +67,3 @@ func (s *Store) SwapRequest(ctx context.Context, account, requestID string, r *R
 	}
 	return v, nil
 }
-
