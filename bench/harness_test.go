@@ -165,12 +165,14 @@ func directClient(t *testing.T, m *servers.MinIO) *minio.Core {
 	return &minio.Core{Client: c}
 }
 
-// putOptions are the options miniostore gives every upload: its default part
-// size, no SHA-256 of the payload, and a full-object CRC32C in a trailer.
+// putOptions are the options miniostore gives an upload of known size up
+// to its single PUT limit (every upload here): one streaming PUT, no
+// SHA-256 of the payload, and a full-object CRC32C in a trailer.
 func putOptions() minio.PutObjectOptions {
 	return minio.PutObjectOptions{
 		ContentType:          "application/octet-stream",
 		PartSize:             miniostore.DefaultPartSize,
+		DisableMultipart:     true,
 		DisableContentSha256: true,
 		Checksum:             minio.ChecksumFullObjectCRC32C,
 	}

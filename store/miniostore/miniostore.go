@@ -12,7 +12,10 @@
 // signing. Instead every object carries a full-object CRC32C: a single PUT
 // sends it in a trailing header, a multipart upload sends one per part and
 // the server combines them, and the server verifies it before it stores the
-// object. Get asks for it when it reads a whole object and minio-go checks
+// object. Objects of known size up to 5 GiB (S3's limit) go up in one PUT
+// streamed from the caller's reader: no part is held in memory or copied,
+// and the server writes one object rather than parts it joins; objects of
+// unknown size or larger go up in parts. Get asks for it when it reads a whole object and minio-go checks
 // the bytes read against it. Content-MD5 is not sent: it would make minio-go
 // buffer whole objects in memory. What sealgate stores is authenticated
 // ciphertext, so CRC32C only has to catch accidental corruption. The server
@@ -45,9 +48,14 @@ import (
 
 const (
 	// DefaultPartSize is the part size of multipart uploads when
-	// Config.PartSize is zero. An upload of unknown size holds one part in
-	// memory at a time.
+	// Config.PartSize is zero. A multipart upload holds one part in memory
+	// at a time.
 	DefaultPartSize = 8 << 20
+	// MaxSinglePutSize is the largest object S3 takes in one PUT. Objects
+	// of known size up to Config.SinglePutMax (by default this) go up in
+	// one streaming PUT: no part is held in memory, and the store writes
+	// one object instead of parts it then joins.
+	MaxSinglePutSize = 5 << 30
 	// MinPartSize and MaxPartSize are the limits S3 sets on a part.
 	MinPartSize = 5 << 20
 	MaxPartSize = 5 << 30
@@ -76,6 +84,10 @@ type Config struct {
 	// PartSize is the part size of multipart uploads in bytes, between
 	// MinPartSize and MaxPartSize; zero means DefaultPartSize.
 	PartSize uint64
+	// SinglePutMax is the largest object of known size sent in one PUT;
+	// larger ones, and those of unknown size, go up in parts. Zero means
+	// MaxSinglePutSize, a negative value always parts.
+	SinglePutMax int64
 }
 
 // Bucket is a store.Bucket kept in one S3 bucket. It is safe for concurrent
@@ -89,6 +101,7 @@ type Bucket struct {
 	accessKey string
 	secretKey string
 	partSize  uint64
+	singleMax int64
 	closed    atomic.Bool
 }
 
@@ -114,6 +127,13 @@ func Open(ctx context.Context, cfg Config) (*Bucket, error) {
 	}
 	if partSize < MinPartSize || partSize > MaxPartSize {
 		return nil, fmt.Errorf("miniostore: part size %d outside [%d, %d]", partSize, MinPartSize, MaxPartSize)
+	}
+	singleMax := cfg.SinglePutMax
+	if singleMax == 0 {
+		singleMax = MaxSinglePutSize
+	}
+	if singleMax > MaxSinglePutSize {
+		return nil, fmt.Errorf("miniostore: single PUT limit %d above S3's %d", singleMax, int64(MaxSinglePutSize))
 	}
 	region := cfg.Region
 	if region == "" {
@@ -150,6 +170,7 @@ func Open(ctx context.Context, cfg Config) (*Bucket, error) {
 		accessKey: cfg.AccessKey,
 		secretKey: cfg.SecretKey,
 		partSize:  partSize,
+		singleMax: singleMax,
 	}
 	if err := b.ensureBucket(ctx, region); err != nil {
 		transport.CloseIdleConnections()

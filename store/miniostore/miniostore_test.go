@@ -2,6 +2,8 @@ package miniostore
 
 import (
 	"bytes"
+	"cmp"
+	"hash/crc32"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +37,7 @@ func TestMinIO(t *testing.T) {
 	})
 	t.Run("UnknownSizeMultipart", func(t *testing.T) { testUnknownSizeMultipart(t, srv) })
 	t.Run("FailedMultipartAborted", func(t *testing.T) { testFailedMultipartAborted(t, srv) })
+	t.Run("LargeKnownSizeChecksum", func(t *testing.T) { testLargeKnownSizeChecksum(t, srv) })
 	t.Run("ListAfterSiblings", func(t *testing.T) { testListAfterSiblings(t, srv) })
 	t.Run("CopyTo", func(t *testing.T) { testCopyTo(t, srv) })
 	t.Run("Open", func(t *testing.T) { testOpen(t, srv) })
@@ -155,6 +158,37 @@ func (c *cancelAfter) Read(p []byte) (int, error) {
 		c.cancel()
 	}
 	return n, err
+}
+
+// testLargeKnownSizeChecksum: objects larger than a part, of known size,
+// sent in one PUT (the default) or in parts, are stored whole and carry a
+// full-object CRC32C that Stat reports (the mover verifies copies by it).
+func testLargeKnownSizeChecksum(t *testing.T, srv *servers.MinIO) {
+	big := payload(20<<20, 5)
+	want := crc32.Checksum(big, crc32.MakeTable(crc32.Castagnoli))
+	for _, single := range []int64{0, -1} {
+		b := newBucket(t, srv)
+		b.singleMax = cmp.Or(single, int64(MaxSinglePutSize))
+		if err := b.Put(t.Context(), "big", hideLen{bytes.NewReader(big)}, int64(len(big))); err != nil {
+			t.Fatalf("Put (single PUT limit %d): %v", b.singleMax, err)
+		}
+		info, err := b.Stat(t.Context(), "big")
+		if err != nil || info.Size != int64(len(big)) || !info.HasCRC32C || info.CRC32C != want {
+			t.Fatalf("Stat (single PUT limit %d) = %+v, %v; want size %d and CRC32C %08x", b.singleMax, info, err, len(big), want)
+		}
+		rc, err := b.Get(t.Context(), "big", 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, big) {
+			t.Fatalf("Get: %d bytes, %v", len(got), err)
+		}
+	}
+	if _, err := Open(t.Context(), Config{Endpoint: srv.Endpoint, Bucket: "x", SinglePutMax: MaxSinglePutSize + 1}); err == nil {
+		t.Fatal("Open with a single PUT limit above S3's succeeded")
+	}
 }
 
 func testFailedMultipartAborted(t *testing.T, srv *servers.MinIO) {

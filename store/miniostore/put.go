@@ -98,7 +98,7 @@ func (b *Bucket) putBuffered(ctx context.Context, key string, data []byte) error
 			case <-t.C:
 			}
 		}
-		_, err = b.client.PutObject(ctx, b.bucket, key, bytes.NewReader(data), int64(len(data)), b.putOptions())
+		_, err = b.client.PutObject(ctx, b.bucket, key, bytes.NewReader(data), int64(len(data)), b.putOptions(int64(len(data))))
 		if !isCode(err, minio.AccessDenied) {
 			break
 		}
@@ -112,7 +112,7 @@ func (b *Bucket) putBuffered(ctx context.Context, key string, data []byte) error
 // putStream stores the object read from rd, which reads from body, under
 // key; size is -1 when unknown.
 func (b *Bucket) putStream(ctx context.Context, key string, body *putReader, rd io.Reader, size int64) error {
-	_, err := b.client.PutObject(ctx, b.bucket, key, rd, size, b.putOptions())
+	_, err := b.client.PutObject(ctx, b.bucket, key, rd, size, b.putOptions(size))
 	if body.err != nil {
 		// The body failed before it ended, so the server cannot have
 		// completed the object; the body's failure is the cause to report.
@@ -124,12 +124,15 @@ func (b *Bucket) putStream(ctx context.Context, key string, body *putReader, rd 
 	return nil
 }
 
-// putOptions returns the options of every upload: see the package comment
-// on integrity.
-func (b *Bucket) putOptions() minio.PutObjectOptions {
+// putOptions returns the options of an upload of size bytes (-1:
+// unknown): see the package comment on integrity. A known size up to the
+// single PUT limit goes up in one request streamed from the body, its
+// CRC32C sent in a trailer; anything else in parts.
+func (b *Bucket) putOptions(size int64) minio.PutObjectOptions {
 	return minio.PutObjectOptions{
 		ContentType:          putContentType,
 		PartSize:             b.partSize,
+		DisableMultipart:     size >= 0 && size <= b.singleMax,
 		DisableContentSha256: true,
 		Checksum:             minio.ChecksumFullObjectCRC32C,
 	}

@@ -45,7 +45,7 @@ func (b *Bucket) Swap(ctx context.Context, key string, data []byte, version stri
 	if err := b.check(ctx, key); err != nil {
 		return "", err
 	}
-	opts := b.putOptions()
+	opts := b.putOptions(int64(len(data)))
 	opts.PartSize = 0
 	if version == "" {
 		opts.SetMatchETagExcept("*")
