@@ -32,14 +32,21 @@ minio-go) runs in the test process on the same cores.
    *gateway*: gRPC UploadArtifact with size_bytes declared, 1 MiB chunks, then
    ReadArtifact (the gateway encrypts into MinIO A with the provider key and
    decrypts on read). *direct*: minio-go PutObject/GetObject of the same bytes
-   to MinIO A, unencrypted, with miniostore's exact client settings
-   (transport, Signature V4 without payload hash, trailing full-object CRC32C,
-   8 MiB parts, CRC checked on read) and, like the gateway's pipe, a body
-   that is not an io.ReaderAt (so minio-go sends parts one at a time in both).
-   *sse*: the same as direct against MinIO S, which encrypts with SSE-S3.
-   MiB/s is plaintext MiB over wall time. Only the first size (256 MiB) has
-   a warm-up round: 1 GiB runs the same code paths, and skipping its warm-up
-   saves about 40 s of the time budget.
+   to MinIO A, unencrypted, with miniostore's exact client settings and
+   request shape (transport, Signature V4 without payload hash, one streaming
+   PUT with a trailing full-object CRC32C, CRC checked on read) and, like the
+   gateway's pipe, a body that is not an io.ReaderAt. *sse*: the same as
+   direct against MinIO S, which encrypts with SSE-S3. MiB/s is plaintext
+   MiB over wall time. CPU: user plus system CPU seconds of each process over
+   each upload and each download (/proc/PID/stat of the gateway and of the
+   MinIO it talks to, getrusage of the benchmark client), per GiB of
+   plaintext; *server* is the gateway plus its store (for direct and sse,
+   the store alone). Only the first size (256 MiB) has a warm-up round: 1 GiB
+   runs the same code paths, and skipping its warm-up saves about 40 s of
+   the time budget. ` + "`SEALGATE_BENCH_PROFILE=DIR make bench`" + ` also saves
+   10-second CPU profiles of the gateway uploading and reading the largest
+   size over and over (DIR/upload.pprof, DIR/download.pprof, with the
+   binary).
 2. **Small artifacts**: runs of N uploads of 4 KiB or 64 KiB by 1 worker
    (N = 200) or 64 concurrent workers (N = 1,000); *gateway* (gRPC, size
    declared, one chunk) against *direct* PutObject to MinIO A (one key

@@ -85,6 +85,7 @@ func (g *Gateway) requestLease() time.Duration {
 func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestClaim, *sealgatev1.Artifact, error) {
 	lc, h := g.cfg.Lifecycle, plan.header
 	account, id, fp := plan.ref.Account, h.GetRequestId(), fingerprint(h)
+	var lastErr error
 	for range 8 {
 		cur, ver, err := lc.LoadRequest(ctx, account, id)
 		if err != nil {
@@ -115,6 +116,7 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 		}
 		ver, err = lc.SwapRequest(ctx, account, id, mine, ver)
 		if errors.Is(err, store.ErrPrecondition) {
+			lastErr = err
 			continue // another attempt moved first: look again
 		}
 		if err != nil {
@@ -137,6 +139,10 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 		go c.renew()
 		return c, nil, nil
 	}
+	// Eight lost races in a row: busy retries, or a store whose reads and
+	// conditional writes disagree about the claim (a distributed store
+	// that lost a node mid-write, until it heals).
+	g.log.WarnContext(ctx, "request claim: every compare-and-swap failed", "artifact", plan.ref.Name(), "err", lastErr)
 	return nil, nil, newStatus(codes.Aborted, "concurrent uploads with this request_id; retry", ReasonRequestInProgress, nil)
 }
 
