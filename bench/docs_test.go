@@ -16,7 +16,8 @@ const notesMarker = "<!-- Notes below this line are written by people and kept b
 // method describes how each scenario is measured, for the document.
 const method = `Every comparison runs its variants interleaved: one warm-up run of each
 variant, not counted, then 5 counted rounds that run each variant once in an
-order rotated by one per round (A B C, B C A, C A B, ...). The table gives the
+order rotated by one per round (A B C, B C A, C A B, ...), each run after a
+sync(2) so that none pays for the disk writeback of the one before. The table gives the
 median, minimum and maximum of the counted runs; a ratio is the variant's
 median over the baseline's median. Nothing here is a timed assertion: a missed
 target is reported, not failed.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -47,6 +48,10 @@ func interleave(t *testing.T, label string, warm bool, rounds int, vs []variant)
 		}
 		var line []string
 		for _, v := range order {
+			// Untimed: flush dirty pages, so that no run pays (in time or
+			// in a MinIO's CPU, which the kernel charges for writeback
+			// once dirty memory is high) for the writes of the run before.
+			syscall.Sync()
 			m, err := v.run(round)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s, round %d: %w", label, v.name, round, err)

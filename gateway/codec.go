@@ -67,6 +67,12 @@ func (m *readMessage) marshal() (mem.BufferSlice, error) {
 // the length it sends.
 var readPool = newClassPool(15, 20)
 
+// transportPool is the gRPC transport's buffer pool (frames of up to 16
+// KiB, whole messages up to 1 MiB). gRPC's default pool zeroes every
+// buffer it hands out, a second write of every byte received; the
+// transport fills exactly the length it asks for, so this one does not.
+var transportPool = newClassPool(8, 20)
+
 // classPool is a mem.BufferPool of buffers whose capacities are powers of
 // two between 1<<lo and 1<<hi; larger ones are allocated and dropped.
 type classPool struct {

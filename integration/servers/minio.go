@@ -52,6 +52,15 @@ type MinIOOption func(*minioOptions)
 
 type minioOptions struct {
 	kmsSecretKey bool
+	noCompat     bool
+}
+
+// WithNoCompat starts the server with --no-compat: it then gives objects
+// random ETags instead of computing the MD5 of every byte written (a
+// strict S3 compatibility that sealgate does not rely on: it uses ETags
+// only as opaque versions and checks content by CRC32C).
+func WithNoCompat() MinIOOption {
+	return func(o *minioOptions) { o.noCompat = true }
 }
 
 // WithKMSSecretKey gives the server a built-in KMS key named "sealgate-key"
@@ -105,6 +114,9 @@ func StartMinIO(t testing.TB, opts ...MinIOOption) *MinIO {
 			"MINIO_KMS_AUTO_ENCRYPTION=on")
 	}
 	args := []string{"server", m.DataDir, "--address", hostPort(port), "--console-address", hostPort(console)}
+	if o.noCompat {
+		args = append(args, "--no-compat")
+	}
 	m.proc = newProcess("minio", bin, args, env, dir)
 	client, err := minio.New(m.Endpoint, &minio.Options{
 		Creds:      credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
