@@ -139,7 +139,7 @@ dev: {account: demo}
 	}
 	conn, err := grpc.NewClient(addr, append(gateway.ClientWindowOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gateway.MaxSendMsgSize)))...)
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gateway.MaxSendMsgSize), grpc.ForceCodecV2(gateway.ClientCodec())))...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,3 +149,28 @@ func TestClassPoolSizes(t *testing.T) {
 		t.Fatalf("Get above the largest class: len %d", len(*b))
 	}
 }
+
+// The client codec decodes a read's messages like the standard codec,
+// chunks into pooled buffers.
+func TestClientCodecDecodesReadMessages(t *testing.T) {
+	c := ClientCodec()
+	for _, msg := range []*sealgatev1.ReadArtifactResponse{
+		{Chunk: bytes.Repeat([]byte("r"), 700<<10)},
+		{Chunk: []byte("x")},
+		{Chunk: bytes.Repeat([]byte("a"), 100), Artifact: &sealgatev1.Artifact{Name: "accounts/a/artifacts/b"}},
+		{Artifact: &sealgatev1.Artifact{Name: "accounts/a/artifacts/b"}},
+	} {
+		wire, err := proto.Marshal(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &sealgatev1.ReadArtifactResponse{}
+		if err := c.Unmarshal(frames(wire, 16<<10), got); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(got, msg) {
+			t.Fatalf("decoded %.60v, want %.60v", got, msg)
+		}
+		ReleaseReadChunk(got.GetChunk())
+	}
+}

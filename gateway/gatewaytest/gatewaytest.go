@@ -69,7 +69,7 @@ func Start(t testing.TB, mutate func(*config.Config)) *Env {
 	go srv.Serve(lis)
 	conn, err := grpc.NewClient(lis.Addr().String(), append(gateway.ClientWindowOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gateway.MaxSendMsgSize)))...)
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gateway.MaxSendMsgSize), grpc.ForceCodecV2(gateway.ClientCodec())))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,9 @@ func (e *Env) Read(ctx context.Context, name string, w io.Writer) (*sealgatev1.A
 		if msg.GetArtifact() != nil {
 			a = msg.GetArtifact()
 		}
-		if _, err := w.Write(msg.GetChunk()); err != nil {
+		_, err = w.Write(msg.GetChunk())
+		gateway.ReleaseReadChunk(msg.GetChunk())
+		if err != nil {
 			return a, err
 		}
 	}
