@@ -3,10 +3,10 @@ package miniostore
 import (
 	"bytes"
 	"cmp"
-	"hash/crc32"
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"slices"
