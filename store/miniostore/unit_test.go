@@ -176,3 +176,41 @@ func TestPutReader(t *testing.T) {
 		}
 	}
 }
+
+// writeSizes is a net.Conn that records the size of every write.
+type writeSizes struct {
+	net.Conn
+	sizes []int
+	got   bytes.Buffer
+}
+
+func (w *writeSizes) Write(p []byte) (int, error) {
+	w.sizes = append(w.sizes, len(p))
+	return w.got.Write(p)
+}
+
+// A request body goes to a plain connection in full blocks of
+// bodyWriteSize, whatever the size of the reads that deliver it, and every
+// byte arrives in order.
+func TestBigWriteConnWritesFullBlocks(t *testing.T) {
+	body := make([]byte, 3*bodyWriteSize+1234)
+	for i := range body {
+		body[i] = byte(i * 31)
+	}
+	w := &writeSizes{}
+	n, err := bigWriteConn{w}.ReadFrom(iotest.HalfReader(bytes.NewReader(body)))
+	if err != nil || n != int64(len(body)) || !bytes.Equal(w.got.Bytes(), body) {
+		t.Fatalf("ReadFrom = %d, %v; %d bytes written, want all %d in order", n, err, w.got.Len(), len(body))
+	}
+	want := []int{bodyWriteSize, bodyWriteSize, bodyWriteSize, 1234}
+	if fmt.Sprint(w.sizes) != fmt.Sprint(want) {
+		t.Fatalf("writes of %v bytes, want %v", w.sizes, want)
+	}
+	// A body that fails passes its error on after what it delivered.
+	w = &writeSizes{}
+	boom := errors.New("boom")
+	n, err = bigWriteConn{w}.ReadFrom(io.MultiReader(bytes.NewReader(body[:1000]), iotest.ErrReader(boom)))
+	if !errors.Is(err, boom) || n != 1000 {
+		t.Fatalf("failing body: ReadFrom = %d, %v; want 1000 bytes and its error", n, err)
+	}
+}
