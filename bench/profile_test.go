@@ -49,7 +49,11 @@ func (h *harness) profileGateway(t *testing.T, g *gatewayProc, data []byte, dir 
 		deadline := time.Now().Add(profileSeconds * time.Second)
 		if dir2 == "upload" {
 			for time.Now().Before(deadline) {
-				if _, err := h.gatewayUpload(g, data); err != nil {
+				name, err := h.gatewayUpload(g, data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := h.removeStaged(g, name); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -64,10 +68,14 @@ func (h *harness) profileGateway(t *testing.T, g *gatewayProc, data []byte, dir 
 					t.Fatal(err)
 				}
 			}
+			if err := h.removeStaged(g, name); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := <-done; err != nil {
 			t.Fatalf("profile %s: %v", dir2, err)
 		}
+
 		t.Logf("gateway CPU profile while %sing: %s", dir2, out)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "sealgate"), mustRead(t, h.bin), 0o755); err != nil {

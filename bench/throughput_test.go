@@ -120,17 +120,26 @@ func (h *harness) gatewayRoundTrip(g *gatewayProc, cpu cpuMeter, data []byte) (m
 	if w.n != size {
 		return nil, fmt.Errorf("read %d bytes, want %d", w.n, size)
 	}
-	ref, ok := layout.ParseArtifactName(a.GetName())
-	if !ok {
-		return nil, fmt.Errorf("artifact name %q does not parse", a.GetName())
-	}
-	if err := h.directA.Client.RemoveObject(context.Background(), g.bucketUS, ref.StagingKey(), minio.RemoveObjectOptions{}); err != nil {
-		return nil, fmt.Errorf("remove %s: %w", ref.StagingKey(), err)
+	if err := h.removeStaged(g, a.GetName()); err != nil {
+		return nil, err
 	}
 	out := map[string]float64{"upload": mibPerSec(size, up), "download": mibPerSec(size, down)}
 	c0.perGiB(c1, size, "upload", out)
 	c1.perGiB(c2, size, "download", out)
 	return out, nil
+}
+
+// removeStaged deletes an artifact's staged object directly from MinIO A,
+// so that rounds do not fill the disk.
+func (h *harness) removeStaged(g *gatewayProc, name string) error {
+	ref, ok := layout.ParseArtifactName(name)
+	if !ok {
+		return fmt.Errorf("artifact name %q does not parse", name)
+	}
+	if err := h.directA.Client.RemoveObject(context.Background(), g.bucketUS, ref.StagingKey(), minio.RemoveObjectOptions{}); err != nil {
+		return fmt.Errorf("remove %s: %w", ref.StagingKey(), err)
+	}
+	return nil
 }
 
 // directRoundTrip puts data to bucket/key through c with the gateway's

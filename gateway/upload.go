@@ -553,9 +553,16 @@ func (g *Gateway) register(ctx context.Context, plan *uploadPlan) <-chan error {
 		return done
 	}
 	go func() {
+		// The expiry entry is written beside the record, not after it: an
+		// entry is due only at the end of retention, long after the
+		// record exists (and one whose record never came is purged by the
+		// sweeper). The redaction entries wait for the record: the
+		// redactor takes an entry without a record for a purged artifact.
+		expiry := make(chan error, 1)
+		go func() { expiry <- g.cfg.Lifecycle.IndexExpiry(ctx, plan.ref, plan.category) }()
 		err := g.cfg.Lifecycle.Create(ctx, plan.ref, plan.record)
-		if err == nil {
-			err = g.cfg.Lifecycle.IndexExpiry(ctx, plan.ref, plan.category)
+		if eerr := <-expiry; err == nil {
+			err = eerr
 		}
 		if err == nil && plan.record.Redaction != nil {
 			err = g.cfg.Lifecycle.IndexRedaction(ctx, plan.ref)
