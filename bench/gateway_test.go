@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"errors"
 	"context"
 	"fmt"
 	"io"
@@ -174,6 +175,9 @@ func (g *gatewayProc) updateSettings(s *sealgatev1.AccountSettings, paths ...str
 	return err
 }
 
+// errNoSeries is metric's error for a series the gateway does not export.
+var errNoSeries = errors.New("not exported")
+
 // metric scrapes /metrics and returns the sum of every sample of the metric
 // name whose label set contains labels ("" matches all).
 func (g *gatewayProc) metric(name, labels string) (float64, error) {
@@ -211,7 +215,7 @@ func (g *gatewayProc) metric(name, labels string) (float64, error) {
 	if !found {
 		// A missing series is an error, never 0: a benchmark must not pass
 		// because what it counts was not counted at all.
-		return 0, fmt.Errorf("metric %s{%s} not exported", name, labels)
+		return 0, fmt.Errorf("metric %s{%s}: %w", name, labels, errNoSeries)
 	}
 	return sum, nil
 }

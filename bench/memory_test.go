@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"bytes"
 	"fmt"
 	"math"
@@ -87,7 +88,12 @@ func (h *harness) kmsCalls(t *testing.T, rep *report) {
 		t.Fatalf("switch demo to the customer key: %v", err)
 	}
 	const label = `scheme="aws-kms"`
+	// No aws-kms call yet: the gateway has no series for it. That, and
+	// only that, counts as zero; the count after the uploads must exist.
 	before, err := g.metric("sealgate_key_calls_total", label)
+	if errors.Is(err, errNoSeries) {
+		before, err = 0, nil
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
