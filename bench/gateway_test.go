@@ -2,8 +2,8 @@ package bench
 
 import (
 	"bufio"
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"

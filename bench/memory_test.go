@@ -1,8 +1,8 @@
 package bench
 
 import (
-	"errors"
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
