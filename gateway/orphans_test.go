@@ -81,18 +81,7 @@ func TestFailedCleanupIsFinishedBySweeper(t *testing.T) {
 				if step != gateway.UploadStepWritten || fired.Swap(true) {
 					return nil
 				}
-				if c.moved {
-					if n, err := env.Runtime.Mover.Pass(context.Background()); err != nil || n != 1 {
-						return fmt.Errorf("mover pass: moved %d, %v", n, err)
-					}
-				}
-				lc := env.Runtime.Lifecycle
-				cur, ver, err := lc.LoadRequest(context.Background(), "demo", h.RequestId)
-				if err != nil || cur == nil {
-					return fmt.Errorf("load claim: %v, %v", cur, err)
-				}
-				cur.Artifact = "another-attempt"
-				_, err = lc.SwapRequest(context.Background(), "demo", h.RequestId, cur, ver)
+				err := moveThenStealClaim(env, h.RequestId, c.moved)
 				down.Store(true)
 				return err
 			})

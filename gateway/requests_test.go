@@ -131,19 +131,9 @@ func TestAttemptThatLostItsClaimLeavesNoCopyAnywhere(t *testing.T) {
 		if step != gateway.UploadStepWritten || fired.Swap(true) {
 			return nil
 		}
-		// The mover moves the staged object to de...
-		if n, err := env.Runtime.Mover.Pass(context.Background()); err != nil || n != 1 {
-			return fmt.Errorf("mover pass: moved %d, %v", n, err)
-		}
-		// ...and a retry takes the claim over, as after a lease run out.
-		lc := env.Runtime.Lifecycle
-		cur, ver, err := lc.LoadRequest(context.Background(), "demo", h.RequestId)
-		if err != nil || cur == nil {
-			return fmt.Errorf("load claim: %v, %v", cur, err)
-		}
-		cur.Artifact = "another-attempt"
-		_, err = lc.SwapRequest(context.Background(), "demo", h.RequestId, cur, ver)
-		return err
+		// The mover moves the staged object to de, and a retry takes the
+		// claim over, as after a lease run out.
+		return moveThenStealClaim(env, h.RequestId, true)
 	})
 	defer env.Runtime.Gateway.SetUploadHook(nil)
 	_, err := env.Upload(ctx, h, bytes.NewReader(randomBytes(100<<10, 7)), 64<<10)
@@ -160,4 +150,24 @@ func TestAttemptThatLostItsClaimLeavesNoCopyAnywhere(t *testing.T) {
 	if len(left) != 0 {
 		t.Fatalf("the attempt left objects behind: %v", left)
 	}
+}
+
+// moveThenStealClaim runs a mover pass that must move one object (when
+// move is set), then hands the claim on requestID to another attempt, as
+// a retry does once the lease has run out: what an upload hook does to
+// make the attempt in progress lose its claim.
+func moveThenStealClaim(env *gatewaytest.Env, requestID string, move bool) error {
+	if move {
+		if n, err := env.Runtime.Mover.Pass(context.Background()); err != nil || n != 1 {
+			return fmt.Errorf("mover pass: moved %d, %v", n, err)
+		}
+	}
+	lc := env.Runtime.Lifecycle
+	cur, ver, err := lc.LoadRequest(context.Background(), "demo", requestID)
+	if err != nil || cur == nil {
+		return fmt.Errorf("load claim: %v, %v", cur, err)
+	}
+	cur.Artifact = "another-attempt"
+	_, err = lc.SwapRequest(context.Background(), "demo", requestID, cur, ver)
+	return err
 }

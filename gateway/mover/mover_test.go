@@ -393,17 +393,28 @@ func TestPassPagesThroughFullBatchesAndCountsStaged(t *testing.T) {
 
 func gauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
 	t.Helper()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name})
+	g.Set(metricValue(t, reg, name))
+	return g
+}
+
+// metricValue returns the value of the first series of the gauge or
+// counter name in reg.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
-			g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name})
-			g.Set(mf.GetMetric()[0].GetGauge().GetValue())
-			return g
+			m := mf.GetMetric()[0]
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
 		}
 	}
 	t.Fatalf("no metric %s", name)
-	return nil
+	return 0
 }

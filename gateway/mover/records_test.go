@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sealgate/sealgate/gateway/layout"
 	"github.com/sealgate/sealgate/gateway/mover"
@@ -81,7 +80,7 @@ func TestStagedObjectWithoutItsRecordWaitsThenIsRemoved(t *testing.T) {
 	}
 	gone(t, buckets["us"], young.StagingKey(), "orphan older than the orphan age")
 	gone(t, buckets["de"], young.StoredKey(), "orphan older than the orphan age")
-	if got := testutil.ToFloat64(counter(t, reg, "sealgate_mover_orphans_removed_total")); got != 1 {
+	if got := metricValue(t, reg, "sealgate_mover_orphans_removed_total"); got != 1 {
 		t.Fatalf("orphans removed = %v, want 1", got)
 	}
 }
@@ -138,21 +137,4 @@ func TestCopyLandingAfterAPurgeIsRemoved(t *testing.T) {
 			gone(t, buckets["us"], ref.StagingKey(), "purged staged object")
 		})
 	}
-}
-
-func counter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			c := prometheus.NewCounter(prometheus.CounterOpts{Name: name})
-			c.Add(mf.GetMetric()[0].GetCounter().GetValue())
-			return c
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return nil
 }
