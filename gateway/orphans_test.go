@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/sealgate/sealgate/gateway"
 	"github.com/sealgate/sealgate/gateway/config"
 	"github.com/sealgate/sealgate/gateway/gatewaytest"
 	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/gateway/lifecycle"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 	"github.com/sealgate/sealgate/store"
 )
@@ -162,5 +164,78 @@ func TestRetryFinishesARemovalThatFailed(t *testing.T) {
 	}
 	if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
 		t.Fatal("the stored artifact is not the upload")
+	}
+}
+
+// TestOldRequestClaimsAreSwept: claims past request_id_ttl are removed. A
+// stored one leaves its artifact alone; one never marked stored (its
+// attempt died and the client gave up) takes its unacknowledged artifact
+// with it, unless a legal hold keeps it.
+func TestOldRequestClaimsAreSwept(t *testing.T) {
+	var offset atomic.Int64
+	env := gatewaytest.Start(t, func(cfg *config.Config) {
+		cfg.Clock = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
+	ctx := env.Ctx(t, "demo")
+	kept := callHeader("us-west")
+	kept.EngagementId, kept.RequestId = "claims-kept", "req-kept"
+	data := randomBytes(50<<10, 13)
+	stored := mustUpload(t, env, ctx, kept, data)
+	// Two attempts die after writing, and their clients give up.
+	crash := errors.New("crash")
+	var names []string
+	env.Runtime.Gateway.SetUploadHook(func(s string, ref layout.Ref) error {
+		if s == gateway.UploadStepWritten {
+			names = append(names, ref.Name())
+			return crash
+		}
+		return nil
+	})
+	for _, id := range []string{"req-abandoned", "req-abandoned-held"} {
+		h := callHeader("us-west")
+		h.EngagementId, h.RequestId = "claims-"+id, id
+		if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
+			t.Fatalf("%s: the attempt did not crash", id)
+		}
+	}
+	env.Runtime.Gateway.SetUploadHook(nil)
+	if _, err := env.Artifacts.SetLegalHold(ctx, &sealgatev1.SetLegalHoldRequest{Target: names[1], Reason: "litigation"}); err != nil {
+		t.Fatal(err)
+	}
+	sweep := func() lifecycle.Result {
+		t.Helper()
+		r, err := env.Runtime.Sweeper.Pass(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	// Within the TTL nothing goes.
+	offset.Store(int64(6 * 24 * time.Hour))
+	if r := sweep(); r.Claims != 0 || r.Abandoned != 0 {
+		t.Fatalf("sweep within the TTL removed %d claims, %d attempts", r.Claims, r.Abandoned)
+	}
+	offset.Store(int64(8 * 24 * time.Hour))
+	if r := sweep(); r.Claims != 2 || r.Abandoned != 1 || r.Held != 1 {
+		t.Fatalf("sweep past the TTL: %d claims, %d abandoned attempts, %d held; want 2, 1, 1", r.Claims, r.Abandoned, r.Held)
+	}
+	for id, want := range map[string]bool{"req-kept": false, "req-abandoned": false, "req-abandoned-held": true} {
+		if cur, _, err := env.Runtime.Lifecycle.LoadRequest(context.Background(), "demo", id); err != nil || (cur != nil) != want {
+			t.Errorf("claim %s after the sweep: %v, %v; want kept %v", id, cur, err, want)
+		}
+	}
+	if got := mustRead(t, env, ctx, stored.GetName()); !bytes.Equal(got, data) {
+		t.Fatal("the stored request's artifact changed")
+	}
+	if _, err := env.Artifacts.GetArtifact(ctx, &sealgatev1.GetArtifactRequest{Name: names[0]}); status.Code(err) != codes.NotFound {
+		t.Fatalf("the abandoned attempt %s: %v, want NOT_FOUND", names[0], err)
+	}
+	if _, err := env.Artifacts.GetArtifact(ctx, &sealgatev1.GetArtifactRequest{Name: names[1]}); err != nil {
+		t.Fatalf("the held abandoned attempt %s: %v, want it kept", names[1], err)
+	}
+	// A retry of the swept stored request stores anew.
+	again := mustUpload(t, env, ctx, kept, data)
+	if again.GetName() == stored.GetName() {
+		t.Fatal("a retry after the TTL answered with the first artifact; want a new one")
 	}
 }

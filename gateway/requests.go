@@ -114,6 +114,13 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 			mine.Created = cur.Created
 			mine.Dead = append(slices.Clone(cur.Dead), cur.Artifact)
 		}
+		if cur == nil {
+			// The day index comes first: every claim has an entry, so the
+			// sweeper finds it once its TTL is over.
+			if err := lc.IndexRequest(ctx, account, id, now); err != nil {
+				return nil, nil, err
+			}
+		}
 		ver, err = lc.SwapRequest(ctx, account, id, mine, ver)
 		if errors.Is(err, store.ErrPrecondition) {
 			lastErr = err

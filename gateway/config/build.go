@@ -155,7 +155,7 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	}
 	if c.HasRole("sweeper") {
 		rt.Sweeper = lifecycle.NewSweeper(lifecycle.SweeperConfig{Store: rt.Lifecycle, Settings: rt.Settings, Topology: topo,
-			Audit: sink, Logger: log, Now: c.Clock, Interval: c.SweepInterval, Registerer: rt.Registry})
+			Audit: sink, Logger: log, Now: c.Clock, Interval: c.SweepInterval, RequestTTL: c.RequestIDTTL, Registerer: rt.Registry})
 	}
 	if c.HasRole("mover") {
 		rt.Mover = mover.New(mover.Config{Topology: topo, Logger: log, Registerer: rt.Registry, Interval: c.MoverInterval, Workers: c.MoverWorkers,

@@ -68,6 +68,10 @@ type Config struct {
 	// renewing it: a retry after a gateway died waits at most this long.
 	// Default 30s.
 	UploadRequestLease time.Duration `yaml:"upload_request_lease"`
+	// RequestIDTTL is how long the sweeper keeps an upload's request_id
+	// claim: a retry after that stores anew. Default 7 days, at least 1
+	// day (longer than any upload).
+	RequestIDTTL time.Duration `yaml:"request_id_ttl"`
 	// ReadinessInterval is how often the gRPC health status is checked
 	// against the stores and the provider key; default 5s.
 	ReadinessInterval time.Duration `yaml:"readiness_interval"`
@@ -467,6 +471,9 @@ func (c *Config) Validate() error {
 		if r != "api" && r != "mover" && r != "sweeper" {
 			return fmt.Errorf("config: roles: %q is not a role (want api, mover, sweeper)", r)
 		}
+	}
+	if c.RequestIDTTL != 0 && c.RequestIDTTL < 24*time.Hour {
+		return fmt.Errorf("config: request_id_ttl %v: want at least 24h (longer than any upload)", c.RequestIDTTL)
 	}
 	if c.OrphanAge != 0 && c.OrphanAge < time.Minute {
 		return fmt.Errorf("config: orphan_age %v: want at least 1m (an upload may take seconds to write its record)", c.OrphanAge)

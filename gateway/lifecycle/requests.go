@@ -33,13 +33,40 @@ type Request struct {
 }
 
 func requestKey(account, requestID string) string {
+	return requestKeyOf(account, requestHash(requestID))
+}
+
+// requestHash names a request id in keys: ids are the client's, of any
+// length and alphabet.
+func requestHash(requestID string) string {
 	sum := sha256.Sum256([]byte(requestID))
-	return "requests/" + account + "/" + hex.EncodeToString(sum[:]) + ".json"
+	return hex.EncodeToString(sum[:])
+}
+
+func requestKeyOf(account, hash string) string { return "requests/" + account + "/" + hash + ".json" }
+
+// Claims are indexed by the day they were made, so that the sweeper
+// removes old ones by listing only the days past the claims' TTL.
+const requestDayPrefix = "request-days/"
+
+func requestDayKey(day time.Time, account, hash string) string {
+	return requestDayPrefix + day.UTC().Format("20060102") + "/" + account + "/" + hash
+}
+
+// IndexRequest adds the claim on requestID, made at created, to the index
+// of claims by day. It is written before the claim, so every claim has an
+// entry (an entry without a claim is dropped by the sweeper).
+func (s *Store) IndexRequest(ctx context.Context, account, requestID string, created time.Time) error {
+	return s.touch(ctx, requestDayKey(created, account, requestHash(requestID)))
 }
 
 // LoadRequest returns the claim on a request id and its version, or nil.
 func (s *Store) LoadRequest(ctx context.Context, account, requestID string) (*Request, string, error) {
-	data, ver, err := s.b.Load(ctx, requestKey(account, requestID), maxRecordSize)
+	return s.loadRequestAt(ctx, requestKey(account, requestID))
+}
+
+func (s *Store) loadRequestAt(ctx context.Context, key string) (*Request, string, error) {
+	data, ver, err := s.b.Load(ctx, key, maxRecordSize)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, "", nil
 	}

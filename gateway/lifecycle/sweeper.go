@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,9 @@ type SweeperConfig struct {
 	Batch int
 	// Workers is how many artifacts one sweeper deletes at once; default 8.
 	Workers int
+	// RequestTTL is how long a request claim (an upload's request_id) is
+	// kept; a retry after that stores anew. Default 7 days.
+	RequestTTL time.Duration
 	// Registerer receives the sweeper's metrics; nil: not registered.
 	Registerer prometheus.Registerer
 	// Hook, when set, is called at every step (fault injection for crash
@@ -81,6 +85,9 @@ func NewSweeper(cfg SweeperConfig) *Sweeper {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
 	}
+	if cfg.RequestTTL <= 0 {
+		cfg.RequestTTL = DefaultRequestTTL
+	}
 	if cfg.Audit == nil {
 		cfg.Audit = audit.Discard{}
 	}
@@ -105,6 +112,9 @@ func (s *Sweeper) SetHook(h func(step string, ref layout.Ref) error) { s.cfg.Hoo
 // Result counts what one pass did.
 type Result struct {
 	Expired, Purged, Held int
+	// Claims is how many request claims past their TTL were removed, and
+	// Abandoned how many never acknowledged attempts were purged with them.
+	Claims, Abandoned int
 	// Listed is how many index entries the pass listed.
 	Listed int
 }
@@ -151,6 +161,7 @@ func (s *Sweeper) Pass(ctx context.Context) (Result, error) {
 		}
 	}
 	note(s.purgeDue(ctx, &r))
+	note(s.expireRequests(ctx, &r))
 	return r, firstErr
 }
 
@@ -437,4 +448,103 @@ func Purge(ctx context.Context, st *Store, topo *policy.Topology, ref layout.Ref
 		return hook(StepObjectsGone, ref)
 	}
 	return nil
+}
+
+// DefaultRequestTTL is SweeperConfig.RequestTTL's default.
+const DefaultRequestTTL = 7 * 24 * time.Hour
+
+// expireRequests removes the request claims made on days that ended more
+// than RequestTTL ago, listing only those days of the claims' index. A
+// claim never marked stored belongs to attempts that died and whose client
+// gave up before any retry succeeded: nothing of them was acknowledged,
+// so their artifacts are purged with the claim (unless held).
+func (s *Sweeper) expireRequests(ctx context.Context, r *Result) error {
+	now := s.cfg.Now()
+	cutoff := requestDayPrefix + now.Add(-s.cfg.RequestTTL).UTC().Format("20060102") + "/"
+	after := ""
+	var firstErr error
+	for {
+		objs, err := s.cfg.Store.b.List(ctx, requestDayPrefix, after, s.cfg.Batch)
+		if err != nil {
+			return err
+		}
+		r.Listed += len(objs)
+		s.m.listed.Add(float64(len(objs)))
+		for _, o := range objs {
+			after = o.Key
+			if o.Key >= cutoff {
+				return firstErr
+			}
+			if err := s.expireRequest(ctx, o.Key, now, r); err != nil {
+				s.m.errors.Inc()
+				if firstErr == nil {
+					firstErr = err
+				}
+			}
+		}
+		if len(objs) < s.cfg.Batch {
+			return firstErr
+		}
+	}
+}
+
+// expireRequest handles one entry "request-days/DAY/ACCOUNT/HASH".
+func (s *Sweeper) expireRequest(ctx context.Context, key string, now time.Time, r *Result) error {
+	parts := strings.Split(strings.TrimPrefix(key, requestDayPrefix), "/")
+	if len(parts) != 3 || !layout.ValidAccountID(parts[1]) {
+		return s.cfg.Store.remove(ctx, key)
+	}
+	account, claimKey := parts[1], requestKeyOf(parts[1], parts[2])
+	cur, _, err := s.cfg.Store.loadRequestAt(ctx, claimKey)
+	if err != nil {
+		return err
+	}
+	if cur == nil {
+		return s.cfg.Store.remove(ctx, key)
+	}
+	if !cur.Stored {
+		if cur.LeaseUntil.After(now) {
+			return nil // an attempt still holds it: look again tomorrow
+		}
+		for _, id := range append(slices.Clone(cur.Dead), cur.Artifact) {
+			ref, ok := layout.RefOf(account, id)
+			if !ok {
+				continue
+			}
+			held, err := s.heldArtifact(ctx, ref)
+			if err != nil {
+				return err
+			}
+			if held {
+				r.Held++
+				return nil // kept with its claim while the hold lasts
+			}
+			if err := s.purge(ctx, ref, "request abandoned: never acknowledged, its client gave up"); err != nil {
+				return err
+			}
+			r.Abandoned++
+		}
+	}
+	if err := s.cfg.Store.remove(ctx, claimKey); err != nil {
+		return err
+	}
+	r.Claims++
+	return s.cfg.Store.remove(ctx, key)
+}
+
+// heldArtifact reports whether ref, or its engagement, is under a legal
+// hold.
+func (s *Sweeper) heldArtifact(ctx context.Context, ref layout.Ref) (bool, error) {
+	rec, _, err := s.cfg.Store.Load(ctx, ref)
+	if err != nil || rec == nil {
+		return false, err
+	}
+	if rec.Hold != nil {
+		return true, nil
+	}
+	if rec.Engagement == "" {
+		return false, nil
+	}
+	h, err := s.cfg.Store.EngagementHold(ctx, ref.Account, rec.Engagement)
+	return h != nil, err
 }
