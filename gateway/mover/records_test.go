@@ -138,3 +138,25 @@ func TestCopyLandingAfterAPurgeIsRemoved(t *testing.T) {
 		})
 	}
 }
+
+// The default orphan age is 15 minutes: far longer than an upload takes to
+// write its record.
+func TestDefaultOrphanAgeIsFifteenMinutes(t *testing.T) {
+	for _, c := range []struct {
+		age     time.Duration
+		removed bool
+	}{{14 * time.Minute, false}, {16 * time.Minute, true}} {
+		topo, buckets := regions(t)
+		recs := newFakeRecords()
+		ref, _ := stage(t, buckets, "us", "de", 1000)
+		recs.set(ref, false, true)
+		now := time.Now().Add(c.age)
+		if _, err := mover.New(mover.Config{Topology: topo, Records: recs, Now: func() time.Time { return now }}).Pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		_, err := buckets["us"].Stat(context.Background(), ref.StagingKey())
+		if removed := errors.Is(err, store.ErrNotFound); removed != c.removed {
+			t.Fatalf("staged %v without its record: removed %v, want %v", c.age, removed, c.removed)
+		}
+	}
+}
