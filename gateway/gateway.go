@@ -68,11 +68,6 @@ type Config struct {
 	// RequestLease is how long an upload holds its request_id without
 	// renewing it; 0 means 30 s.
 	RequestLease time.Duration
-	// OrphanAge is the movers' orphan age (mover.Config.OrphanAge): an
-	// upload whose record is not written within half of it after its
-	// object fails, so that no mover takes the object for an orphan.
-	// Default 15 minutes.
-	OrphanAge time.Duration
 	// Limits caps streams per principal and account, stream memory and key
 	// probes; nil means limits.New with the defaults.
 	Limits *limits.Limiter

@@ -16,9 +16,10 @@ import (
 // delete the objects. What a crash or an unreachable store leaves between
 // the two is collected: the cleanup indexes the artifact for purge before
 // its deletes (the sweeper finishes them), the mover never moves a staged
-// object whose record is gone and deletes it once it is old, and the mover
-// checks the record again after its copy, so that a copy landing after
-// the deletes of a purge is removed too (docs/scaling.md).
+// object whose record is missing (it reports old ones, and never deletes
+// one for that alone), and the mover checks the record again after its
+// copy, so that a copy landing after the deletes of a purge is removed too
+// (docs/scaling.md).
 
 // MoverRecords lets a mover check artifact records in lc.
 func MoverRecords(lc *lifecycle.Store) mover.Records { return moverRecords{lc} }

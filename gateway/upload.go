@@ -95,7 +95,7 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 	}
 	registered := g.register(ctx, plan)
 	size, err := g.writeUpload(ctx, plan, next)
-	if rerr := g.awaitRecord(registered, err == nil); err == nil && rerr != nil {
+	if rerr := <-registered; err == nil && rerr != nil {
 		err = rerr
 	}
 	if err == nil {
@@ -517,31 +517,6 @@ func (r *receiver) tooSlow(msg string) error {
 
 // stop ends the receiving goroutine once the handler no longer reads.
 func (r *receiver) stop() { close(r.done) }
-
-// awaitRecord waits for register's result. Once the object is written
-// (written), a mover may see it: the record must follow within half the
-// orphan age, or the upload fails (a mover deletes a staged object that
-// has had no record for the orphan age).
-func (g *Gateway) awaitRecord(registered <-chan error, written bool) error {
-	if !written {
-		return <-registered
-	}
-	wait := g.cfg.OrphanAge / 2
-	if wait <= 0 {
-		wait = defaultOrphanAge / 2
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case err := <-registered:
-		return err
-	case <-t.C:
-		return fmt.Errorf("the artifact's record was not written within %v of its object: %w", wait, store.ErrUnavailable)
-	}
-}
-
-// defaultOrphanAge is mover.Config.OrphanAge's default.
-const defaultOrphanAge = 15 * time.Minute
 
 // register writes a new artifact's record (the external share of its data
 // key) and its expiry index entry, in parallel with the content; the channel

@@ -170,7 +170,6 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 		UploadRateWindow:       c.UploadRateWindow,
 		UploadMaxDuration:      c.UploadMaxDuration,
 		RequestLease:           c.UploadRequestLease,
-		OrphanAge:              c.OrphanAge,
 		ReadStallTimeout:       c.ReadStallTimeout,
 		Limits:                 limits.New(c.Limits),
 		Lifecycle:              rt.Lifecycle,

@@ -48,9 +48,8 @@ type Config struct {
 	// MoverWorkers is how many moves one mover runs at once; default 4.
 	MoverWorkers int `yaml:"mover_workers"`
 	// OrphanAge is how long a staged object whose artifact has no record
-	// waits before the mover deletes it (an upload whose cleanup failed);
-	// an upload whose record takes more than half of it to write fails.
-	// Default 15m, at least 1m.
+	// may wait before the mover reports it (it never deletes it for that
+	// alone). Default 15m, at least 1m.
 	OrphanAge time.Duration `yaml:"orphan_age"`
 	// UploadIdleTimeout ends an upload stream that sends nothing for this
 	// long; default 2m.

@@ -3,11 +3,12 @@ package mover
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	moves  *prometheus.CounterVec
-	bytes  prometheus.Counter
-	staged prometheus.Gauge
-	lag    prometheus.Gauge
-	orphan prometheus.Counter
+	moves   *prometheus.CounterVec
+	bytes   prometheus.Counter
+	staged  prometheus.Gauge
+	lag     prometheus.Gauge
+	orphan  prometheus.Counter
+	orphans prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -26,11 +27,15 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		}),
 		orphan: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "sealgate_mover_orphans_removed_total",
-			Help: "Staged or stored objects the mover deleted because their artifact's record is gone.",
+			Help: "Copies the mover deleted because their artifact's record was destroyed while it copied them.",
+		}),
+		orphans: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sealgate_mover_orphans_staged",
+			Help: "Staged objects older than the orphan age whose artifact has no record, seen by the last pass (left in place).",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.moves, m.bytes, m.staged, m.lag, m.orphan)
+		reg.MustRegister(m.moves, m.bytes, m.staged, m.lag, m.orphan, m.orphans)
 	}
 	return m
 }

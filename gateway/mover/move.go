@@ -28,8 +28,13 @@ var errMismatch = errors.New("mover: storage copy differs from the staged object
 // object's record is not written yet. It is neither a move nor a failure.
 var errWaiting = errors.New("mover: staged object has no record yet")
 
-// errRemoved ends a move whose object was an orphan, now deleted.
+// errRemoved ends a move whose copy was deleted because its artifact's
+// record was destroyed meanwhile.
 var errRemoved = errors.New("mover: orphan removed")
+
+// errOrphan ends a move whose staged object has had no record for longer
+// than the orphan age: it is left in place and reported.
+var errOrphan = errors.New("mover: staged object without a record")
 
 // move carries one staged object to its storage region. Each step can be
 // repeated: a missing staged object means the move is done; an existing
@@ -46,7 +51,7 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 	}
 	defer func() {
 		switch {
-		case errors.Is(err, errWaiting), errors.Is(err, errRemoved):
+		case errors.Is(err, errWaiting), errors.Is(err, errRemoved), errors.Is(err, errOrphan):
 		case err == nil:
 			m.m.moves.WithLabelValues("ok").Inc()
 			m.recovered(ref.Storage)
@@ -73,7 +78,7 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 	if err != nil {
 		return inRegion(ref.Staging, err)
 	}
-	ok, recheck, err := m.checkRecord(ctx, src, dst, ref, info)
+	ok, recheck, err := m.checkRecord(ctx, src, ref, info)
 	if err != nil || !ok {
 		return err
 	}
@@ -130,12 +135,12 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 
 // checkRecord decides whether the staged object may be moved (move) and
 // whether its record must be checked again once the copy is verified
-// (recheck). An object that needs a record and has none is not moved: it
-// waits while young (its upload may still be writing the record) and is
-// deleted once older than OrphanAge. Objects that need no record (written
-// before records existed), and every object when Records is not set, are
-// moved as they are.
-func (m *Mover) checkRecord(ctx context.Context, src, dst store.Bucket, ref layout.Ref, info store.ObjectInfo) (move, recheck bool, err error) {
+// (recheck). An object that needs a record and has none is not moved, and
+// not deleted either (see Config.Records): it waits, and once older than
+// OrphanAge it is reported. Objects that need no record (written before
+// records existed), and every object when Records is not set, are moved
+// as they are.
+func (m *Mover) checkRecord(ctx context.Context, src store.Bucket, ref layout.Ref, info store.ObjectInfo) (move, recheck bool, err error) {
 	r := m.cfg.Records
 	if r == nil {
 		return true, false, nil
@@ -155,12 +160,14 @@ func (m *Mover) checkRecord(ctx context.Context, src, dst store.Bucket, ref layo
 	case m.cfg.Now().Sub(info.ModTime) < m.cfg.OrphanAge:
 		return false, false, errWaiting
 	}
-	return false, false, m.dropOrphan(ctx, src, dst, ref, "no record, staged for longer than the orphan age")
+	m.log.DebugContext(ctx, "staged object without a record: left in place", "artifact", ref.Name(), "staged", info.ModTime)
+	return false, false, errOrphan
 }
 
-// dropOrphan deletes both copies of an object whose artifact is gone:
-// the stored one first, so that a crash in between leaves the staged one,
-// which a later pass finds again.
+// dropOrphan deletes both copies of an object whose record was destroyed
+// while the mover copied it: the stored one first, so that a crash in
+// between leaves the staged one, which the purge's sweeper entry or a
+// later look finds again.
 func (m *Mover) dropOrphan(ctx context.Context, src, dst store.Bucket, ref layout.Ref, why string) error {
 	if err := dst.Delete(ctx, ref.StoredKey()); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err

@@ -52,15 +52,19 @@ type Config struct {
 	// Records, when set, tells the mover which staged objects still
 	// belong to an artifact. An object whose artifact needs a record and
 	// has none is never moved: it is an upload whose record is still
-	// being written (it waits) or one that was purged or failed and whose
-	// deletes did not all happen (it is removed once older than
-	// OrphanAge). The mover asks again after its copy is verified, so a
-	// copy that lands after a purge's deletes is removed by the mover
-	// itself.
+	// being written, or the remains of one that failed or was purged
+	// (the sweeper finishes those). The mover never deletes such an
+	// object on that ground alone: a mover pointed at the wrong control
+	// store would find no record for anything. Once older than OrphanAge
+	// it is counted (sealgate_mover_orphans_staged) and logged. The mover
+	// asks again after its copy is verified: a record that existed before
+	// the copy and is gone after it was destroyed by a purge, whose
+	// deletes may have run before the copy landed, so the mover deletes
+	// its copy and the staged object itself.
 	Records Records
-	// OrphanAge is how old a staged object without its record must be
-	// before the mover deletes it; default 15 minutes, far longer than
-	// an upload takes to write its record.
+	// OrphanAge is how old a staged object without its record must be to
+	// be reported; default 15 minutes, far longer than an upload takes to
+	// write its record.
 	OrphanAge time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -162,12 +166,15 @@ func (m *Mover) Pass(ctx context.Context) (int, error) {
 		mu       sync.Mutex
 		oldest   time.Time
 		staged   int
+		orphans  int
 	)
 	note := func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err == nil {
 			moved++
+		} else if errors.Is(err, errOrphan) {
+			orphans++
 		} else if errors.Is(err, errWaiting) || errors.Is(err, errRemoved) {
 			return
 		} else if firstErr == nil {
@@ -227,6 +234,7 @@ func (m *Mover) Pass(ctx context.Context) (int, error) {
 	close(jobs)
 	wg.Wait()
 	m.m.staged.Set(float64(staged))
+	m.m.orphans.Set(float64(orphans))
 	if oldest.IsZero() {
 		m.m.lag.Set(0)
 	} else {
