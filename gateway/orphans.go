@@ -91,14 +91,15 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // deleteObjects deletes ref's objects as well as it can: stored, staged,
 // then stored again, so that a copy a mover makes in between is caught.
 func (g *Gateway) deleteObjects(ctx context.Context, ref layout.Ref) {
-	for _, loc := range g.locations(ref) {
-		if err := loc.bucket.Delete(ctx, loc.key); err != nil && !errors.Is(err, store.ErrNotFound) {
-			g.log.Warn("failed upload: object left behind (unreadable: no record)", "artifact", ref.Name(), "key", loc.key, "err", err)
+	for _, loc := range []struct{ region, key string }{
+		{ref.Storage, ref.StoredKey()}, {ref.Staging, ref.StagingKey()}, {ref.Storage, ref.StoredKey()},
+	} {
+		b, err := g.cfg.Topology.Bucket(loc.region)
+		if err == nil {
+			err = b.Delete(ctx, loc.key)
 		}
-	}
-	if b, err := g.cfg.Topology.Bucket(ref.Storage); err == nil {
-		if err := b.Delete(ctx, ref.StoredKey()); err != nil && !errors.Is(err, store.ErrNotFound) {
-			g.log.Warn("failed upload: object left behind (unreadable: no record)", "artifact", ref.Name(), "key", ref.StoredKey(), "err", err)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			g.log.Warn("failed upload: object left behind (unreadable: no record)", "artifact", ref.Name(), "key", loc.key, "err", err)
 		}
 	}
 }

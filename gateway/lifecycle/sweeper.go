@@ -337,10 +337,20 @@ func (s *Sweeper) expireOne(ctx context.Context, ref layout.Ref, category string
 func (s *Sweeper) purgeDue(ctx context.Context, r *Result) error {
 	now := s.cfg.Now()
 	last := purgeKey(now, "~", "~") // sorts after every entry of today
+	return s.walkIndex(ctx, purgePrefix, func(key string) bool { return key <= last }, r, func(key string) error {
+		return s.purgeEntry(ctx, key, now, r)
+	})
+}
+
+// walkIndex lists the entries under prefix in key order for as long as due
+// says they are due, and calls fn with each. It returns the listing's
+// error, or the first error of fn (the other entries are handled all the
+// same).
+func (s *Sweeper) walkIndex(ctx context.Context, prefix string, due func(key string) bool, r *Result, fn func(key string) error) error {
 	after := ""
 	var firstErr error
 	for {
-		objs, err := s.cfg.Store.b.List(ctx, purgePrefix, after, s.cfg.Batch)
+		objs, err := s.cfg.Store.b.List(ctx, prefix, after, s.cfg.Batch)
 		if err != nil {
 			return err
 		}
@@ -348,10 +358,10 @@ func (s *Sweeper) purgeDue(ctx context.Context, r *Result) error {
 		s.m.listed.Add(float64(len(objs)))
 		for _, o := range objs {
 			after = o.Key
-			if o.Key > last {
+			if !due(o.Key) {
 				return firstErr
 			}
-			if err := s.purgeEntry(ctx, o.Key, now, r); err != nil && firstErr == nil {
+			if err := fn(o.Key); err != nil && firstErr == nil {
 				firstErr = err
 			}
 		}
@@ -461,31 +471,13 @@ const DefaultRequestTTL = 7 * 24 * time.Hour
 func (s *Sweeper) expireRequests(ctx context.Context, r *Result) error {
 	now := s.cfg.Now()
 	cutoff := requestDayPrefix + now.Add(-s.cfg.RequestTTL).UTC().Format("20060102") + "/"
-	after := ""
-	var firstErr error
-	for {
-		objs, err := s.cfg.Store.b.List(ctx, requestDayPrefix, after, s.cfg.Batch)
+	return s.walkIndex(ctx, requestDayPrefix, func(key string) bool { return key < cutoff }, r, func(key string) error {
+		err := s.expireRequest(ctx, key, now, r)
 		if err != nil {
-			return err
+			s.m.errors.Inc()
 		}
-		r.Listed += len(objs)
-		s.m.listed.Add(float64(len(objs)))
-		for _, o := range objs {
-			after = o.Key
-			if o.Key >= cutoff {
-				return firstErr
-			}
-			if err := s.expireRequest(ctx, o.Key, now, r); err != nil {
-				s.m.errors.Inc()
-				if firstErr == nil {
-					firstErr = err
-				}
-			}
-		}
-		if len(objs) < s.cfg.Batch {
-			return firstErr
-		}
-	}
+		return err
+	})
 }
 
 // expireRequest handles one entry "request-days/DAY/ACCOUNT/HASH".
