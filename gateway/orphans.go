@@ -59,6 +59,7 @@ func (g *Gateway) abandon(plan *uploadPlan) {
 	for attempt := 0; ; attempt++ {
 		err := g.purgeAttempt(ctx, plan, plan.ref)
 		if err == nil {
+			g.log.Debug("failed upload: what it wrote is removed", "artifact", plan.ref.Name())
 			return
 		}
 		if attempt == cleanupAttempts-1 || !errors.Is(err, store.ErrUnavailable) || sleepCtx(ctx, cleanupPause<<attempt) != nil {

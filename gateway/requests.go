@@ -262,6 +262,7 @@ func (g *Gateway) dropDead(ctx context.Context, plan *uploadPlan, req *lifecycle
 			if err := g.purgeAttempt(ctx, plan, old); err != nil {
 				return err
 			}
+			g.log.InfoContext(ctx, "request taken over: the attempt that lost it is removed", "artifact", old.Name(), "by", plan.ref.Name())
 		}
 	}
 	return nil
