@@ -3,8 +3,11 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -181,7 +184,8 @@ func TestOldRequestClaimsAreSwept(t *testing.T) {
 	kept.EngagementId, kept.RequestId = "claims-kept", "req-kept"
 	data := randomBytes(50<<10, 13)
 	stored := mustUpload(t, env, ctx, kept, data)
-	// Two attempts die after writing, and their clients give up.
+	// Three attempts die after writing, and their clients give up; the
+	// store loses the last one's claim.
 	crash := errors.New("crash")
 	var names []string
 	env.Runtime.Gateway.SetUploadHook(func(s string, ref layout.Ref) error {
@@ -191,7 +195,7 @@ func TestOldRequestClaimsAreSwept(t *testing.T) {
 		}
 		return nil
 	})
-	for _, id := range []string{"req-abandoned", "req-abandoned-held"} {
+	for _, id := range []string{"req-abandoned", "req-abandoned-held", "req-abandoned-lost"} {
 		h := callHeader("us-west")
 		h.EngagementId, h.RequestId = "claims-"+id, id
 		if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
@@ -199,6 +203,10 @@ func TestOldRequestClaimsAreSwept(t *testing.T) {
 		}
 	}
 	env.Runtime.Gateway.SetUploadHook(nil)
+	lost := sha256.Sum256([]byte("req-abandoned-lost"))
+	if err := os.Remove(filepath.Join(env.DataDir, "control", "requests", "demo", hex.EncodeToString(lost[:])+".json")); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := env.Artifacts.SetLegalHold(ctx, &sealgatev1.SetLegalHoldRequest{Target: names[1], Reason: "litigation"}); err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +224,8 @@ func TestOldRequestClaimsAreSwept(t *testing.T) {
 		t.Fatalf("sweep within the TTL removed %d claims, %d attempts", r.Claims, r.Abandoned)
 	}
 	offset.Store(int64(8 * 24 * time.Hour))
-	if r := sweep(); r.Claims != 2 || r.Abandoned != 1 || r.Held != 1 {
-		t.Fatalf("sweep past the TTL: %d claims, %d abandoned attempts, %d held; want 2, 1, 1", r.Claims, r.Abandoned, r.Held)
+	if r := sweep(); r.Claims != 2 || r.Abandoned != 2 || r.Held != 1 {
+		t.Fatalf("sweep past the TTL: %d claims, %d abandoned attempts, %d held; want 2, 2, 1", r.Claims, r.Abandoned, r.Held)
 	}
 	for id, want := range map[string]bool{"req-kept": false, "req-abandoned": false, "req-abandoned-held": true} {
 		if cur, _, err := env.Runtime.Lifecycle.LoadRequest(context.Background(), "demo", id); err != nil || (cur != nil) != want {
@@ -227,8 +235,10 @@ func TestOldRequestClaimsAreSwept(t *testing.T) {
 	if got := mustRead(t, env, ctx, stored.GetName()); !bytes.Equal(got, data) {
 		t.Fatal("the stored request's artifact changed")
 	}
-	if _, err := env.Artifacts.GetArtifact(ctx, &sealgatev1.GetArtifactRequest{Name: names[0]}); status.Code(err) != codes.NotFound {
-		t.Fatalf("the abandoned attempt %s: %v, want NOT_FOUND", names[0], err)
+	for _, name := range []string{names[0], names[2]} {
+		if _, err := env.Artifacts.GetArtifact(ctx, &sealgatev1.GetArtifactRequest{Name: name}); status.Code(err) != codes.NotFound {
+			t.Fatalf("the abandoned attempt %s: %v, want NOT_FOUND", name, err)
+		}
 	}
 	if _, err := env.Artifacts.GetArtifact(ctx, &sealgatev1.GetArtifactRequest{Name: names[1]}); err != nil {
 		t.Fatalf("the held abandoned attempt %s: %v, want it kept", names[1], err)

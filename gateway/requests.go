@@ -104,6 +104,12 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 				if err != nil {
 					return nil, nil, err
 				}
+				// The attempt that stored it may have died before it
+				// removed its attempt entry: an entry names only attempts
+				// never acknowledged.
+				if err := lc.UnindexAttempt(ctx, account, id, cur.Artifact); err != nil {
+					return nil, nil, err
+				}
 				return nil, a, nil
 			}
 			if wait := cur.LeaseUntil.Sub(now); wait > 0 {
@@ -129,18 +135,21 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 		if err != nil {
 			return nil, nil, err
 		}
-		if cur != nil {
-			// The claim is ours now, so the attempts that held it can no
-			// longer mark it stored: they died (or stalled) before they
-			// were done, nothing of them was acknowledged, and nothing of
-			// them may stay. (Purging before taking the claim could destroy
-			// an attempt that renewed its lease in between and completed.)
-			// The claim names them until it is marked stored: when a
-			// removal fails, this attempt fails, and the next one that
-			// takes the claim tries again.
-			if err := g.dropDead(ctx, plan, mine); err != nil {
-				return nil, nil, err
-			}
+		// The claim is ours now, so the attempts that held it can no
+		// longer mark it stored: they died (or stalled) before they were
+		// done, nothing of them was acknowledged, and nothing of them may
+		// stay. (Purging before taking the claim could destroy an attempt
+		// that renewed its lease in between and completed.) The claim
+		// names them, and so do their attempt entries, also when the
+		// claim itself was lost; both name them until this attempt is
+		// acknowledged: when a removal fails, this attempt fails, and the
+		// next one that takes the claim tries again.
+		if err := g.dropDead(ctx, plan, mine); err != nil {
+			return nil, nil, err
+		}
+		// Named before anything of this attempt is stored.
+		if err := lc.IndexAttempt(ctx, account, id, plan.ref.ID); err != nil {
+			return nil, nil, err
 		}
 		c := &requestClaim{g: g, account: account, id: id, req: *mine, version: ver, stop: make(chan struct{}), done: make(chan struct{})}
 		go c.renew()
@@ -255,15 +264,48 @@ func lostClaim() error {
 	return newStatus(codes.Aborted, "this upload stalled past its request lease and a retry took over; nothing of it was kept", ReasonRequestInProgress, nil)
 }
 
-// dropDead removes the artifacts of the attempts req lists as dead.
+// dropDead removes the artifacts of the attempts before plan's on its
+// request: those req lists as dead, and those named by attempt entries
+// (their claim may have been lost), then their entries.
 func (g *Gateway) dropDead(ctx context.Context, plan *uploadPlan, req *lifecycle.Request) error {
-	for _, id := range req.Dead {
-		if old, ok := layout.ParseArtifactName(layout.ArtifactName(plan.ref.Account, id)); ok {
+	lc, account, id := g.cfg.Lifecycle, plan.ref.Account, plan.header.GetRequestId()
+	listed, err := lc.RequestAttempts(ctx, account, id)
+	if err != nil {
+		return err
+	}
+	dead := slices.Clone(req.Dead)
+	for _, a := range listed {
+		if a != plan.ref.ID && !slices.Contains(dead, a) {
+			dead = append(dead, a)
+			if !slices.Contains(req.Dead, a) {
+				// Not in the claim: it lost its claim (a store that lost
+				// a node while the claim was rewritten).
+				g.log.WarnContext(ctx, "request claim lost: an attempt it named is removed", "artifact", a, "by", plan.ref.Name())
+			}
+		}
+	}
+	for _, a := range dead {
+		if old, ok := layout.ParseArtifactName(layout.ArtifactName(account, a)); ok {
 			if err := g.purgeAttempt(ctx, plan, old); err != nil {
 				return err
 			}
 			g.log.InfoContext(ctx, "request taken over: the attempt that lost it is removed", "artifact", old.Name(), "by", plan.ref.Name())
 		}
+		if err := lc.UnindexAttempt(ctx, account, id, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle removes the attempt's entry once its claim is marked stored: it
+// is acknowledged only after that, so that an entry never names an
+// acknowledged attempt (a retry that finds no claim purges every attempt
+// an entry names).
+func (c *requestClaim) settle(ctx context.Context) error {
+	if err := c.g.cfg.Lifecycle.UnindexAttempt(ctx, c.account, c.id, c.req.Artifact); err != nil {
+		return newStatus(codes.Unavailable, "the upload is stored but could not be settled; retry with the same request_id to get its artifact",
+			ReasonStorageUnavailable, nil)
 	}
 	return nil
 }

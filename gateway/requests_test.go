@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -111,6 +112,68 @@ func TestRetryAfterTheFirstGatewayDied(t *testing.T) {
 		}
 	}
 	env.Runtime.Gateway.SetUploadHook(nil)
+}
+
+// TestRetryAfterTheClaimWasLost: the first attempt's gateway dies after
+// its object and record are durable, and the store loses the request claim
+// (a distributed store that loses a node while the claim is rewritten, as
+// seen by TestReplicasUnderFaults). A retry finds no claim and makes its
+// own; the attempt entries still name the dead attempt, so it is purged:
+// one artifact, never two. The acknowledged one is never named by an entry,
+// so losing the claim after that costs nothing stored.
+func TestRetryAfterTheClaimWasLost(t *testing.T) {
+	env := gatewaytest.Start(t, nil)
+	ctx := env.Ctx(t, "demo")
+	h := callHeader("us-west")
+	h.EngagementId, h.RequestId = "claim-lost", "req-claim-lost"
+	data := randomBytes(150<<10, 11)
+	var crashed atomic.Bool
+	env.Runtime.Gateway.SetUploadHook(func(s string, _ layout.Ref) error {
+		if s == gateway.UploadStepWritten && !crashed.Swap(true) {
+			return errors.New("crash")
+		}
+		return nil
+	})
+	defer env.Runtime.Gateway.SetUploadHook(nil)
+	if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
+		t.Fatal("the first attempt did not crash")
+	}
+	loseClaims(t, env.DataDir)
+	a := mustUpload(t, env, ctx, h, data)
+	if got := engagementArtifacts(t, env, ctx, h.EngagementId); len(got) != 1 || got[0] != a.GetName() {
+		t.Fatalf("artifacts %v, want only %s", got, a.GetName())
+	}
+	if files := objectFiles(t, env.DataDir); len(files) != 1 {
+		t.Fatalf("objects %v, want one", files)
+	}
+	if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
+		t.Fatal("the artifact is not the upload")
+	}
+	// Acknowledged: losing the claim now, a retry stores a second copy
+	// (it cannot know the first was answered), and keeps the first.
+	loseClaims(t, env.DataDir)
+	b := mustUpload(t, env, ctx, h, data)
+	if b.GetName() == a.GetName() {
+		t.Fatal("a retry without its claim answered with the acknowledged artifact")
+	}
+	if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
+		t.Fatal("the acknowledged artifact was removed by a retry that lost its claim")
+	}
+}
+
+// loseClaims removes every request claim from the control store under
+// dataDir, as a store that loses them would.
+func loseClaims(t *testing.T, dataDir string) {
+	t.Helper()
+	claims, err := filepath.Glob(filepath.Join(dataDir, "control", "requests", "demo", "*"))
+	if err != nil || len(claims) == 0 {
+		t.Fatalf("no claims to lose: %v", err)
+	}
+	for _, c := range claims {
+		if err := os.RemoveAll(c); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestAttemptThatLostItsClaimLeavesNoCopyAnywhere: an attempt that stalled

@@ -115,6 +115,13 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 			if herr := g.uploadStep(UploadStepStored, plan.ref); herr != nil {
 				return herr
 			}
+			if serr := claim.settle(ctx); serr != nil {
+				// Stored and the request's: nothing is removed, and a
+				// retry is answered with it.
+				g.metrics.Uploads.WithLabelValues(outcome(serr)).Inc()
+				g.log.WarnContext(ctx, "upload stored but not settled", "artifact", plan.ref.Name())
+				return serr
+			}
 		}
 	}
 	if err != nil {

@@ -236,13 +236,12 @@ dev: {account: demo}
 	for name, n := range objects {
 		if _, ok := acked[name]; !ok {
 			// An attempt's object that no client was given: its upload
-			// failed, or a retry purged it. Its cleanup and the orphan
-			// rules must have removed it (docs/scaling.md). Still seen
-			// about once in 15 runs, by a path not yet identified: every
-			// process logs at debug level, so that its lines (the mover's
-			// moves, the takeovers) are here to find it.
+			// failed, or a retry purged it. Its cleanup, the attempt
+			// entries and the orphan rules must have removed it
+			// (docs/scaling.md): what the processes logged about it
+			// shows which did not.
 			run.Duplicates++
-			t.Logf("KNOWN ISSUE: stored %s was never acknowledged; what the processes logged about it:", name)
+			t.Logf("stored %s was never acknowledged; what the processes logged about it:", name)
 			id := name[strings.LastIndex(name, "/")+1:]
 			for i, p := range append(append([]*proc{}, gateways...), workers...) {
 				for _, line := range strings.Split(p.Stdout.String()+p.Stderr.String(), "\n") {
@@ -254,6 +253,15 @@ dev: {account: demo}
 		}
 		if n > 1 {
 			run.StoredTwice++
+		}
+	}
+	// Claims the store lost (a node killed while one was rewritten), whose
+	// attempts a retry found by their entries.
+	for _, g := range gateways {
+		for _, line := range strings.Split(g.Stderr.String()+g.Stdout.String(), "\n") {
+			if strings.Contains(line, "request claim lost") || strings.Contains(line, "every compare-and-swap failed") {
+				t.Logf("  %s", line)
+			}
 		}
 	}
 	run.Acked, run.Latencies = len(acked), lat
@@ -297,10 +305,7 @@ func TestReplicasUnderFaults(t *testing.T) {
 	if r.Acked == 0 {
 		t.Fatal("nothing was acknowledged")
 	}
-	// One unacknowledged artifact is the rare open case of docs/scaling.md,
-	// logged above; more is cleanup broken outright. Lost or doubly stored
-	// uploads always fail.
-	if r.Lost != 0 || r.StoredTwice != 0 || r.Duplicates > 1 {
+	if r.Lost != 0 || r.StoredTwice != 0 || r.Duplicates != 0 {
 		t.Fatalf("lost %d, stored twice %d, unacknowledged %d", r.Lost, r.StoredTwice, r.Duplicates)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sealgate/sealgate/store"
@@ -93,4 +94,53 @@ func (s *Store) SwapRequest(ctx context.Context, account, requestID string, r *R
 		return "", fmt.Errorf("lifecycle: request: %w", err)
 	}
 	return v, nil
+}
+
+// Every attempt on a request id is also named by an entry of its own,
+// "request-attempts/ACCOUNT/HASH/ARTIFACT", written once before the
+// attempt stores anything and removed once its claim is marked stored
+// (before it is acknowledged) or after the attempt was purged. The claim
+// is rewritten while an attempt streams (lease renewals), and a store that
+// loses a node during such a rewrite can lose the claim with it; entries
+// are never rewritten, so a retry that finds no claim still finds the
+// attempts that held it, and knows none of them was acknowledged.
+const requestAttemptPrefix = "request-attempts/"
+
+func requestAttemptsOf(account, hash string) string {
+	return requestAttemptPrefix + account + "/" + hash + "/"
+}
+
+// IndexAttempt names artifactID as an attempt on requestID.
+func (s *Store) IndexAttempt(ctx context.Context, account, requestID, artifactID string) error {
+	return s.touch(ctx, requestAttemptsOf(account, requestHash(requestID))+artifactID)
+}
+
+// UnindexAttempt removes artifactID's entry among requestID's attempts.
+func (s *Store) UnindexAttempt(ctx context.Context, account, requestID, artifactID string) error {
+	return s.remove(ctx, requestAttemptsOf(account, requestHash(requestID))+artifactID)
+}
+
+// RequestAttempts lists the artifact ids of the attempts on requestID
+// that are named and were not acknowledged.
+func (s *Store) RequestAttempts(ctx context.Context, account, requestID string) ([]string, error) {
+	return s.attemptsOf(ctx, account, requestHash(requestID))
+}
+
+func (s *Store) attemptsOf(ctx context.Context, account, hash string) ([]string, error) {
+	prefix := requestAttemptsOf(account, hash)
+	var ids []string
+	after := ""
+	for {
+		objs, err := s.b.List(ctx, prefix, after, store.DefaultListLimit)
+		if err != nil {
+			return nil, fmt.Errorf("lifecycle: request attempts: %w", err)
+		}
+		for _, o := range objs {
+			after = o.Key
+			ids = append(ids, strings.TrimPrefix(o.Key, prefix))
+		}
+		if len(objs) < store.DefaultListLimit {
+			return ids, nil
+		}
+	}
 }

@@ -480,47 +480,69 @@ func (s *Sweeper) expireRequests(ctx context.Context, r *Result) error {
 	})
 }
 
-// expireRequest handles one entry "request-days/DAY/ACCOUNT/HASH".
+// expireRequest handles one entry "request-days/DAY/ACCOUNT/HASH". The
+// attempts its claim names (when it is not stored) and those its attempt
+// entries name were never acknowledged: they are purged, unless held. The
+// entries go before the claim, so that no entry ever outlives a stored
+// claim (a later retry would take the entry's attempt for a dead one).
 func (s *Sweeper) expireRequest(ctx context.Context, key string, now time.Time, r *Result) error {
 	parts := strings.Split(strings.TrimPrefix(key, requestDayPrefix), "/")
 	if len(parts) != 3 || !layout.ValidAccountID(parts[1]) {
 		return s.cfg.Store.remove(ctx, key)
 	}
-	account, claimKey := parts[1], requestKeyOf(parts[1], parts[2])
+	account, hash := parts[1], parts[2]
+	claimKey := requestKeyOf(account, hash)
 	cur, _, err := s.cfg.Store.loadRequestAt(ctx, claimKey)
 	if err != nil {
 		return err
 	}
-	if cur == nil {
-		return s.cfg.Store.remove(ctx, key)
-	}
-	if !cur.Stored {
-		if cur.LeaseUntil.After(now) {
-			return nil // an attempt still holds it: look again tomorrow
-		}
-		for _, id := range append(slices.Clone(cur.Dead), cur.Artifact) {
-			ref, ok := layout.RefOf(account, id)
-			if !ok {
-				continue
-			}
-			held, err := s.heldArtifact(ctx, ref)
-			if err != nil {
-				return err
-			}
-			if held {
-				r.Held++
-				return nil // kept with its claim while the hold lasts
-			}
-			if err := s.purge(ctx, ref, "request abandoned: never acknowledged, its client gave up"); err != nil {
-				return err
-			}
-			r.Abandoned++
-		}
-	}
-	if err := s.cfg.Store.remove(ctx, claimKey); err != nil {
+	listed, err := s.cfg.Store.attemptsOf(ctx, account, hash)
+	if err != nil {
 		return err
 	}
-	r.Claims++
+	var never []string
+	switch {
+	case cur == nil:
+		// The claim was lost (or is already gone): its attempts were not
+		// acknowledged, or their entries would be gone.
+		never = listed
+	case cur.LeaseUntil.After(now):
+		return nil // an attempt still holds it: look again tomorrow
+	case cur.Stored:
+		never = slices.DeleteFunc(slices.Clone(listed), func(id string) bool { return id == cur.Artifact })
+	default:
+		never = append(append(slices.Clone(cur.Dead), cur.Artifact), listed...)
+	}
+	slices.Sort(never)
+	for _, id := range slices.Compact(never) {
+		ref, ok := layout.RefOf(account, id)
+		if !ok {
+			continue
+		}
+		held, err := s.heldArtifact(ctx, ref)
+		if err != nil {
+			return err
+		}
+		if held {
+			r.Held++
+			return nil // kept with its claim while the hold lasts
+		}
+		if err := s.purge(ctx, ref, "request abandoned: never acknowledged, its client gave up"); err != nil {
+			return err
+		}
+		r.Abandoned++
+	}
+	for _, id := range listed {
+		if err := s.cfg.Store.remove(ctx, requestAttemptsOf(account, hash)+id); err != nil {
+			return err
+		}
+	}
+	if cur != nil {
+		if err := s.cfg.Store.remove(ctx, claimKey); err != nil {
+			return err
+		}
+		r.Claims++
+	}
 	return s.cfg.Store.remove(ctx, key)
 }
 
