@@ -35,7 +35,7 @@ minio-go) runs in the test process on the same cores.
    decrypts on read). *direct*: minio-go PutObject/GetObject of the same bytes
    to MinIO A, unencrypted, with miniostore's exact client settings and
    request shape (transport, Signature V4 without payload hash, one streaming
-   PUT with a trailing full-object CRC32C, CRC checked on read) and, like the
+   PUT with a trailing full-object CRC32C, no CRC asked for on read) and, like the
    gateway's pipe, a body that is not an io.ReaderAt. *sse*: the same as
    direct against MinIO S, which encrypts with SSE-S3. MiB/s is plaintext
    MiB over wall time. CPU: user plus system CPU seconds of each process over

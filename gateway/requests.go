@@ -144,11 +144,15 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 		// claim itself was lost; both name them until this attempt is
 		// acknowledged: when a removal fails, this attempt fails, and the
 		// next one that takes the claim tries again.
-		if err := g.dropDead(ctx, plan, mine); err != nil {
-			return nil, nil, err
+		// This attempt is named (alongside, since the listing skips it)
+		// before anything of it is stored.
+		named := make(chan error, 1)
+		go func() { named <- lc.IndexAttempt(ctx, account, id, plan.ref.ID) }()
+		err = g.dropDead(ctx, plan, mine)
+		if nerr := <-named; err == nil {
+			err = nerr
 		}
-		// Named before anything of this attempt is stored.
-		if err := lc.IndexAttempt(ctx, account, id, plan.ref.ID); err != nil {
+		if err != nil {
 			return nil, nil, err
 		}
 		c := &requestClaim{g: g, account: account, id: id, req: *mine, version: ver, stop: make(chan struct{}), done: make(chan struct{})}

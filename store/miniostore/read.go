@@ -54,10 +54,6 @@ func (b *Bucket) Get(ctx context.Context, key string, offset, length int64) (io.
 	if err != nil {
 		return nil, fmt.Errorf("miniostore: get %q: %w", key, err)
 	}
-	if offset == 0 && length < 0 {
-		// Whole objects stored with a full-object CRC are checked on read.
-		opts.Checksum = true
-	}
 	body, _, err := b.getObject(ctx, key, opts)
 	if err != nil {
 		if isInvalidRange(err) {
