@@ -120,12 +120,20 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 			mine.Created = cur.Created
 			mine.Dead = append(slices.Clone(cur.Dead), cur.Artifact)
 		}
+		// Attempts named by entries but not by a claim exist only where a
+		// claim was made before and lost; listing them is skipped for a
+		// request's first claim, known by its day index entry being new
+		// (on a day more than an hour old, so that a retry just after
+		// midnight still lists).
+		list := true
 		if cur == nil {
 			// The day index comes first: every claim has an entry, so the
 			// sweeper finds it once its TTL is over.
-			if err := lc.IndexRequest(ctx, account, id, now); err != nil {
+			first, err := lc.IndexRequest(ctx, account, id, now)
+			if err != nil {
 				return nil, nil, err
 			}
+			list = !first || now.UTC().Sub(now.UTC().Truncate(24*time.Hour)) < time.Hour
 		}
 		ver, err = lc.SwapRequest(ctx, account, id, mine, ver)
 		if errors.Is(err, store.ErrPrecondition) {
@@ -148,7 +156,7 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 		// before anything of it is stored.
 		named := make(chan error, 1)
 		go func() { named <- lc.IndexAttempt(ctx, account, id, plan.ref.ID) }()
-		err = g.dropDead(ctx, plan, mine)
+		err = g.dropDead(ctx, plan, mine, list)
 		if nerr := <-named; err == nil {
 			err = nerr
 		}
@@ -269,13 +277,16 @@ func lostClaim() error {
 }
 
 // dropDead removes the artifacts of the attempts before plan's on its
-// request: those req lists as dead, and those named by attempt entries
-// (their claim may have been lost), then their entries.
-func (g *Gateway) dropDead(ctx context.Context, plan *uploadPlan, req *lifecycle.Request) error {
+// request: those req lists as dead and, with list, those named by attempt
+// entries (their claim may have been lost), then their entries.
+func (g *Gateway) dropDead(ctx context.Context, plan *uploadPlan, req *lifecycle.Request, list bool) error {
 	lc, account, id := g.cfg.Lifecycle, plan.ref.Account, plan.header.GetRequestId()
-	listed, err := lc.RequestAttempts(ctx, account, id)
-	if err != nil {
-		return err
+	var listed []string
+	if list {
+		var err error
+		if listed, err = lc.RequestAttempts(ctx, account, id); err != nil {
+			return err
+		}
 	}
 	dead := slices.Clone(req.Dead)
 	for _, a := range listed {

@@ -122,7 +122,11 @@ func TestRetryAfterTheFirstGatewayDied(t *testing.T) {
 // one artifact, never two. The acknowledged one is never named by an entry,
 // so losing the claim after that costs nothing stored.
 func TestRetryAfterTheClaimWasLost(t *testing.T) {
-	env := gatewaytest.Start(t, nil)
+	// At noon: a request's first claim of a day more than an hour old skips
+	// the listing, so this shows that a retry knows it is not the first.
+	start := time.Now()
+	noon := start.UTC().Truncate(24 * time.Hour).Add(12 * time.Hour)
+	env := gatewaytest.Start(t, func(c *config.Config) { c.Clock = func() time.Time { return noon.Add(time.Since(start)) } })
 	ctx := env.Ctx(t, "demo")
 	h := callHeader("us-west")
 	h.EngagementId, h.RequestId = "claim-lost", "req-claim-lost"

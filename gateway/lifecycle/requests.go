@@ -56,9 +56,18 @@ func requestDayKey(day time.Time, account, hash string) string {
 
 // IndexRequest adds the claim on requestID, made at created, to the index
 // of claims by day. It is written before the claim, so every claim has an
-// entry (an entry without a claim is dropped by the sweeper).
-func (s *Store) IndexRequest(ctx context.Context, account, requestID string, created time.Time) error {
-	return s.touch(ctx, requestDayKey(created, account, requestHash(requestID)))
+// entry (an entry without a claim is dropped by the sweeper). It reports
+// whether the entry is new: when it is not, a claim on requestID was made
+// before on that day.
+func (s *Store) IndexRequest(ctx context.Context, account, requestID string, created time.Time) (bool, error) {
+	_, err := s.b.Swap(ctx, requestDayKey(created, account, requestHash(requestID)), nil, "")
+	if errors.Is(err, store.ErrPrecondition) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lifecycle: request index: %w", err)
+	}
+	return true, nil
 }
 
 // LoadRequest returns the claim on a request id and its version, or nil.
