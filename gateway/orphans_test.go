@@ -249,3 +249,56 @@ func TestOldRequestClaimsAreSwept(t *testing.T) {
 		t.Fatal("a retry after the TTL answered with the first artifact; want a new one")
 	}
 }
+
+// TestSweeperFencesTheClaimItExpires: while the sweeper removes a request
+// past its TTL (its attempt was never acknowledged), a retry of the same
+// request_id is refused rather than allowed to take the claim over and
+// store an attempt that the sweep would then delete or orphan; after the
+// sweep, a retry stores anew.
+func TestSweeperFencesTheClaimItExpires(t *testing.T) {
+	var offset atomic.Int64
+	env := gatewaytest.Start(t, func(cfg *config.Config) {
+		cfg.Clock = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
+	ctx := env.Ctx(t, "demo")
+	h := callHeader("us-west")
+	h.EngagementId, h.RequestId = "fenced", "req-fenced"
+	data := randomBytes(40<<10, 17)
+	var dead string
+	env.Runtime.Gateway.SetUploadHook(func(s string, ref layout.Ref) error {
+		if s == gateway.UploadStepWritten {
+			dead = ref.Name()
+			return errors.New("crash")
+		}
+		return nil
+	})
+	if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
+		t.Fatal("the attempt did not crash")
+	}
+	env.Runtime.Gateway.SetUploadHook(nil)
+	offset.Store(int64(8 * 24 * time.Hour))
+	var during error
+	var ran atomic.Bool
+	env.Runtime.Sweeper.SetHook(func(step string, ref layout.Ref) error {
+		if step == lifecycle.StepShredded && ref.Name() == dead && !ran.Swap(true) {
+			_, during = env.Upload(ctx, h, bytes.NewReader(data), 64<<10)
+		}
+		return nil
+	})
+	r, err := env.Runtime.Sweeper.Pass(context.Background())
+	env.Runtime.Sweeper.SetHook(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ran.Load() {
+		t.Fatal("the sweep never purged the dead attempt")
+	}
+	wantStatus(t, "a retry while the sweeper expires its request", during, codes.Unavailable, "REQUEST_IN_PROGRESS")
+	if r.Claims != 1 || r.Abandoned != 1 {
+		t.Fatalf("sweep: %d claims, %d abandoned; want 1, 1", r.Claims, r.Abandoned)
+	}
+	a := mustUpload(t, env, ctx, h, data)
+	if got := engagementArtifacts(t, env, ctx, "fenced"); len(got) != 1 || got[0] != a.GetName() {
+		t.Fatalf("artifacts %v, want only the new %s", got, a.GetName())
+	}
+}

@@ -93,7 +93,17 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 		}
 		now := g.now()
 		mine := &lifecycle.Request{Artifact: plan.ref.ID, Fingerprint: fp, LeaseUntil: now.Add(g.requestLease()), Created: now.UTC()}
-		if cur != nil {
+		if cur != nil && cur.Expiring {
+			// The sweeper is removing the request (past its TTL).
+			if wait := cur.LeaseUntil.Sub(now); wait > 0 {
+				return nil, nil, newStatus(codes.Unavailable,
+					"this request_id is being expired; retry after the delay to store the upload anew", ReasonRequestInProgress,
+					nil, &errdetails.RetryInfo{RetryDelay: durationpb.New(wait.Round(time.Millisecond) + 100*time.Millisecond)})
+			}
+			// A sweeper stopped midway: its claim is taken over like a
+			// dead attempt's, with the attempts it names.
+			mine.Created, mine.Dead = cur.Created, slices.Clone(cur.Dead)
+		} else if cur != nil {
 			if cur.Fingerprint != fp {
 				return nil, nil, newStatus(codes.FailedPrecondition,
 					"header.request_id was used for another upload (a different header): pick a new one per artifact", ReasonRequestIDReused, nil)
@@ -121,10 +131,12 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 			mine.Dead = append(slices.Clone(cur.Dead), cur.Artifact)
 		}
 		// Attempts named by entries but not by a claim exist only where a
-		// claim was made before and lost; listing them is skipped for a
-		// request's first claim, known by its day index entry being new
-		// (on a day more than an hour old, so that a retry just after
-		// midnight still lists).
+		// claim was made before and lost. A request's first claim skips
+		// listing them: its day index entry is new and there is none for
+		// the day before (an upload lasts at most upload_max_duration,
+		// 12 h, so a claim still renewed today was made today or
+		// yesterday). A retry of a claim lost days earlier misses them;
+		// the sweeper purges them once that claim's TTL is over.
 		list := true
 		if cur == nil {
 			// The day index comes first: every claim has an entry, so the
@@ -133,7 +145,11 @@ func (g *Gateway) claimRequest(ctx context.Context, plan *uploadPlan) (*requestC
 			if err != nil {
 				return nil, nil, err
 			}
-			list = !first || now.UTC().Sub(now.UTC().Truncate(24*time.Hour)) < time.Hour
+			if first {
+				if list, err = lc.RequestIndexed(ctx, account, id, now.Add(-24*time.Hour)); err != nil {
+					return nil, nil, err
+				}
+			}
 		}
 		ver, err = lc.SwapRequest(ctx, account, id, mine, ver)
 		if errors.Is(err, store.ErrPrecondition) {
@@ -317,8 +333,13 @@ func (g *Gateway) dropDead(ctx context.Context, plan *uploadPlan, req *lifecycle
 // is acknowledged only after that, so that an entry never names an
 // acknowledged attempt (a retry that finds no claim purges every attempt
 // an entry names).
-func (c *requestClaim) settle(ctx context.Context) error {
+// Like complete, it runs on its own context: a client that goes away now
+// leaves its upload stored and answerable.
+func (c *requestClaim) settle(context.Context) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if err := c.g.cfg.Lifecycle.UnindexAttempt(ctx, c.account, c.id, c.req.Artifact); err != nil {
+		c.g.log.Warn("upload stored but its attempt entry stays: a retry is answered with it", "artifact", c.req.Artifact, "err", err)
 		return newStatus(codes.Unavailable, "the upload is stored but could not be settled; retry with the same request_id to get its artifact",
 			ReasonStorageUnavailable, nil)
 	}

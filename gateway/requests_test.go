@@ -117,51 +117,83 @@ func TestRetryAfterTheFirstGatewayDied(t *testing.T) {
 // TestRetryAfterTheClaimWasLost: the first attempt's gateway dies after
 // its object and record are durable, and the store loses the request claim
 // (a distributed store that loses a node while the claim is rewritten, as
-// seen by TestReplicasUnderFaults). A retry finds no claim and makes its
-// own; the attempt entries still name the dead attempt, so it is purged:
-// one artifact, never two. The acknowledged one is never named by an entry,
-// so losing the claim after that costs nothing stored.
+// seen by TestReplicasUnderFaults and make loadtest). A retry finds no
+// claim and makes its own; the attempt entries still name the dead
+// attempt, so it is purged: one artifact, never two. Also when the retry
+// comes on the next day (a request's first claim of a day lists only when
+// the day before has one too). An acknowledged attempt is never named by
+// an entry, so losing the claim after that costs nothing stored, also when
+// the attempt died before removing its entry and a retry was answered.
 func TestRetryAfterTheClaimWasLost(t *testing.T) {
-	// At noon: a request's first claim of a day more than an hour old skips
-	// the listing, so this shows that a retry knows it is not the first.
-	start := time.Now()
-	noon := start.UTC().Truncate(24 * time.Hour).Add(12 * time.Hour)
-	env := gatewaytest.Start(t, func(c *config.Config) { c.Clock = func() time.Time { return noon.Add(time.Since(start)) } })
-	ctx := env.Ctx(t, "demo")
-	h := callHeader("us-west")
-	h.EngagementId, h.RequestId = "claim-lost", "req-claim-lost"
-	data := randomBytes(150<<10, 11)
-	var crashed atomic.Bool
-	env.Runtime.Gateway.SetUploadHook(func(s string, _ layout.Ref) error {
-		if s == gateway.UploadStepWritten && !crashed.Swap(true) {
-			return errors.New("crash")
-		}
-		return nil
-	})
-	defer env.Runtime.Gateway.SetUploadHook(nil)
-	if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
-		t.Fatal("the first attempt did not crash")
-	}
-	loseClaims(t, env.DataDir)
-	a := mustUpload(t, env, ctx, h, data)
-	if got := engagementArtifacts(t, env, ctx, h.EngagementId); len(got) != 1 || got[0] != a.GetName() {
-		t.Fatalf("artifacts %v, want only %s", got, a.GetName())
-	}
-	if files := objectFiles(t, env.DataDir); len(files) != 1 {
-		t.Fatalf("objects %v, want one", files)
-	}
-	if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
-		t.Fatal("the artifact is not the upload")
-	}
-	// Acknowledged: losing the claim now, a retry stores a second copy
-	// (it cannot know the first was answered), and keeps the first.
-	loseClaims(t, env.DataDir)
-	b := mustUpload(t, env, ctx, h, data)
-	if b.GetName() == a.GetName() {
-		t.Fatal("a retry without its claim answered with the acknowledged artifact")
-	}
-	if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
-		t.Fatal("the acknowledged artifact was removed by a retry that lost its claim")
+	for _, tc := range []struct {
+		name     string
+		crashAt  string
+		retryGap time.Duration // from noon, the first attempt's time
+	}{
+		{"same day", gateway.UploadStepWritten, 0},
+		{"next day", gateway.UploadStepWritten, 14 * time.Hour},
+		{"acknowledged", gateway.UploadStepStored, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var offset atomic.Int64
+			start := time.Now()
+			noon := start.UTC().Truncate(24 * time.Hour).Add(12 * time.Hour)
+			env := gatewaytest.Start(t, func(c *config.Config) {
+				c.Clock = func() time.Time { return noon.Add(time.Since(start) + time.Duration(offset.Load())) }
+			})
+			ctx := env.Ctx(t, "demo")
+			h := callHeader("us-west")
+			h.EngagementId, h.RequestId = "claim-lost", "req-claim-lost"
+			data := randomBytes(150<<10, 11)
+			var crashed atomic.Bool
+			env.Runtime.Gateway.SetUploadHook(func(s string, _ layout.Ref) error {
+				if s == tc.crashAt && !crashed.Swap(true) {
+					return errors.New("crash")
+				}
+				return nil
+			})
+			defer env.Runtime.Gateway.SetUploadHook(nil)
+			if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
+				t.Fatal("the first attempt did not crash")
+			}
+			offset.Store(int64(tc.retryGap))
+			if tc.crashAt == gateway.UploadStepStored {
+				// Stored but never answered: the retry is answered with
+				// it, and from then on it is acknowledged.
+				first := mustUpload(t, env, ctx, h, data)
+				loseClaims(t, env.DataDir)
+				again := mustUpload(t, env, ctx, h, data)
+				if again.GetName() == first.GetName() {
+					t.Fatal("a retry without its claim answered with the acknowledged artifact")
+				}
+				if got := mustRead(t, env, ctx, first.GetName()); !bytes.Equal(got, data) {
+					t.Fatal("the acknowledged artifact was removed by a retry that lost its claim")
+				}
+				return
+			}
+			loseClaims(t, env.DataDir)
+			a := mustUpload(t, env, ctx, h, data)
+			if got := engagementArtifacts(t, env, ctx, h.EngagementId); len(got) != 1 || got[0] != a.GetName() {
+				t.Fatalf("artifacts %v, want only %s", got, a.GetName())
+			}
+			if files := objectFiles(t, env.DataDir); len(files) != 1 {
+				t.Fatalf("objects %v, want one", files)
+			}
+			if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
+				t.Fatal("the artifact is not the upload")
+			}
+			// Acknowledged: losing the claim now, a retry stores a second
+			// copy (it cannot know the first was answered), and keeps the
+			// first.
+			loseClaims(t, env.DataDir)
+			b := mustUpload(t, env, ctx, h, data)
+			if b.GetName() == a.GetName() {
+				t.Fatal("a retry without its claim answered with the acknowledged artifact")
+			}
+			if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
+				t.Fatal("the acknowledged artifact was removed by a retry that lost its claim")
+			}
+		})
 	}
 }
 

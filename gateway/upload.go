@@ -119,7 +119,7 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 				// Stored and the request's: nothing is removed, and a
 				// retry is answered with it.
 				g.metrics.Uploads.WithLabelValues(outcome(serr)).Inc()
-				g.log.WarnContext(ctx, "upload stored but not settled", "artifact", plan.ref.Name())
+				g.record(ctx, audit.KindUpload, p.Account, plan.ref.Name(), h.KeyURIs(), serr)
 				return serr
 			}
 		}

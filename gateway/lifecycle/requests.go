@@ -28,7 +28,10 @@ type Request struct {
 	// may not be removed yet: an attempt that takes the claim over removes
 	// them, and carries them on when it cannot, so that a removal that
 	// failed is done by the next attempt.
-	Dead       []string  `json:"dead,omitempty"`
+	Dead []string `json:"dead,omitempty"`
+	// Expiring marks a claim the sweeper holds while it removes the
+	// request past its TTL: retries are refused until its lease ends.
+	Expiring   bool      `json:"expiring,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
 	Created    time.Time `json:"created"`
 }
@@ -70,6 +73,18 @@ func (s *Store) IndexRequest(ctx context.Context, account, requestID string, cre
 	return true, nil
 }
 
+// RequestIndexed reports whether a claim on requestID was made on day.
+func (s *Store) RequestIndexed(ctx context.Context, account, requestID string, day time.Time) (bool, error) {
+	_, err := s.b.Stat(ctx, requestDayKey(day, account, requestHash(requestID)))
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lifecycle: request index: %w", err)
+	}
+	return true, nil
+}
+
 // LoadRequest returns the claim on a request id and its version, or nil.
 func (s *Store) LoadRequest(ctx context.Context, account, requestID string) (*Request, string, error) {
 	return s.loadRequestAt(ctx, requestKey(account, requestID))
@@ -98,7 +113,11 @@ func (s *Store) SwapRequest(ctx context.Context, account, requestID string, r *R
 	if err != nil {
 		return "", err
 	}
-	v, err := s.b.Swap(ctx, requestKey(account, requestID), data, version)
+	return s.swapRequestAt(ctx, requestKey(account, requestID), data, version)
+}
+
+func (s *Store) swapRequestAt(ctx context.Context, key string, data []byte, version string) (string, error) {
+	v, err := s.b.Swap(ctx, key, data, version)
 	if err != nil {
 		return "", fmt.Errorf("lifecycle: request: %w", err)
 	}
@@ -119,9 +138,15 @@ func requestAttemptsOf(account, hash string) string {
 	return requestAttemptPrefix + account + "/" + hash + "/"
 }
 
-// IndexAttempt names artifactID as an attempt on requestID.
+// IndexAttempt names artifactID as an attempt on requestID. The entry is
+// written create-only: once removed, no late copy of the write brings it
+// back.
 func (s *Store) IndexAttempt(ctx context.Context, account, requestID, artifactID string) error {
-	return s.touch(ctx, requestAttemptsOf(account, requestHash(requestID))+artifactID)
+	_, err := s.b.Swap(ctx, requestAttemptsOf(account, requestHash(requestID))+artifactID, nil, "")
+	if err != nil && !errors.Is(err, store.ErrPrecondition) {
+		return fmt.Errorf("lifecycle: request attempt: %w", err)
+	}
+	return nil
 }
 
 // UnindexAttempt removes artifactID's entry among requestID's attempts.

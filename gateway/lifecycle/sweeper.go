@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -483,35 +484,64 @@ func (s *Sweeper) expireRequests(ctx context.Context, r *Result) error {
 // expireRequest handles one entry "request-days/DAY/ACCOUNT/HASH". The
 // attempts its claim names (when it is not stored) and those its attempt
 // entries name were never acknowledged: they are purged, unless held. The
-// entries go before the claim, so that no entry ever outlives a stored
-// claim (a later retry would take the entry's attempt for a dead one).
+// sweeper first takes an unstored (or missing) claim itself, with a
+// compare-and-swap to a leased claim marked expiring, so that no retry
+// takes it over and stores an attempt the listing then names; a stored
+// claim needs no fence, since retries are answered from it and start no
+// attempt. The entries go before the claim, so that no entry outlives a
+// stored claim.
 func (s *Sweeper) expireRequest(ctx context.Context, key string, now time.Time, r *Result) error {
 	parts := strings.Split(strings.TrimPrefix(key, requestDayPrefix), "/")
-	if len(parts) != 3 || !layout.ValidAccountID(parts[1]) {
+	day, derr := time.Parse("20060102", parts[0])
+	if len(parts) != 3 || !layout.ValidAccountID(parts[1]) || derr != nil {
 		return s.cfg.Store.remove(ctx, key)
 	}
 	account, hash := parts[1], parts[2]
 	claimKey := requestKeyOf(account, hash)
-	cur, _, err := s.cfg.Store.loadRequestAt(ctx, claimKey)
+	cur, ver, err := s.cfg.Store.loadRequestAt(ctx, claimKey)
 	if err != nil {
 		return err
+	}
+	if cur != nil && cur.Created.After(now.Add(-s.cfg.RequestTTL)) {
+		// A later claim on the request (the one this entry indexed was
+		// lost): its own entry expires it, with every attempt entry.
+		return s.cfg.Store.remove(ctx, key)
+	}
+	if cur == nil || !cur.Stored {
+		if cur != nil && cur.LeaseUntil.After(now) {
+			return nil // an attempt (or a sweeper) holds it: look again later
+		}
+		fence := &Request{Expiring: true, LeaseUntil: now.Add(requestSweepLease), Created: day}
+		if cur != nil {
+			fence.Fingerprint, fence.Created = cur.Fingerprint, cur.Created
+			fence.Dead = slices.Clone(cur.Dead)
+			if cur.Artifact != "" {
+				fence.Dead = append(fence.Dead, cur.Artifact)
+			}
+		}
+		data, err := json.Marshal(fence)
+		if err != nil {
+			return err
+		}
+		if _, err := s.cfg.Store.swapRequestAt(ctx, claimKey, data, ver); err != nil {
+			if errors.Is(err, store.ErrPrecondition) {
+				return nil // a retry moved first: look again on the next pass
+			}
+			return err
+		}
 	}
 	listed, err := s.cfg.Store.attemptsOf(ctx, account, hash)
 	if err != nil {
 		return err
 	}
 	var never []string
-	switch {
-	case cur == nil:
-		// The claim was lost (or is already gone): its attempts were not
-		// acknowledged, or their entries would be gone.
-		never = listed
-	case cur.LeaseUntil.After(now):
-		return nil // an attempt still holds it: look again tomorrow
-	case cur.Stored:
+	if cur != nil && cur.Stored {
 		never = slices.DeleteFunc(slices.Clone(listed), func(id string) bool { return id == cur.Artifact })
-	default:
-		never = append(append(slices.Clone(cur.Dead), cur.Artifact), listed...)
+	} else {
+		never = append(never, listed...)
+		if cur != nil {
+			never = append(append(never, cur.Dead...), cur.Artifact)
+		}
 	}
 	slices.Sort(never)
 	for _, id := range slices.Compact(never) {
@@ -537,14 +567,19 @@ func (s *Sweeper) expireRequest(ctx context.Context, key string, now time.Time, 
 			return err
 		}
 	}
+	if err := s.cfg.Store.remove(ctx, claimKey); err != nil {
+		return err
+	}
 	if cur != nil {
-		if err := s.cfg.Store.remove(ctx, claimKey); err != nil {
-			return err
-		}
 		r.Claims++
 	}
 	return s.cfg.Store.remove(ctx, key)
 }
+
+// requestSweepLease is how long the sweeper holds a request claim it
+// removes: retries are refused meanwhile, and a sweeper that dies leaves
+// the claim to the next retry or pass once it has run out.
+const requestSweepLease = 5 * time.Minute
 
 // heldArtifact reports whether ref, or its engagement, is under a legal
 // hold.
