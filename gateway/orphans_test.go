@@ -302,3 +302,47 @@ func TestSweeperFencesTheClaimItExpires(t *testing.T) {
 		t.Fatalf("artifacts %v, want only the new %s", got, a.GetName())
 	}
 }
+
+// TestRetryTakesOverTheFenceOfASweeperThatDied: a sweeper that died while
+// it expired a request leaves its fence (a claim marked expiring, naming no
+// fingerprint when the claim was missing). While its lease runs a retry is
+// refused; after it, the retry takes the claim over and purges what the
+// fence names, as for a dead attempt.
+func TestRetryTakesOverTheFenceOfASweeperThatDied(t *testing.T) {
+	var offset atomic.Int64
+	env := gatewaytest.Start(t, func(cfg *config.Config) {
+		cfg.Clock = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
+	ctx := env.Ctx(t, "demo")
+	h := callHeader("us-west")
+	h.EngagementId, h.RequestId = "fence-left", "req-fence-left"
+	data := randomBytes(20<<10, 19)
+	var dead string
+	env.Runtime.Gateway.SetUploadHook(func(s string, ref layout.Ref) error {
+		if s == gateway.UploadStepWritten {
+			dead = ref.Name()
+			return errors.New("crash")
+		}
+		return nil
+	})
+	if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
+		t.Fatal("the attempt did not crash")
+	}
+	env.Runtime.Gateway.SetUploadHook(nil)
+	lc := env.Runtime.Lifecycle
+	cur, ver, err := lc.LoadRequest(context.Background(), "demo", h.RequestId)
+	if err != nil || cur == nil {
+		t.Fatalf("claim: %v, %v", cur, err)
+	}
+	fence := &lifecycle.Request{Expiring: true, LeaseUntil: time.Now().Add(5 * time.Minute), Created: cur.Created, Dead: []string{cur.Artifact}}
+	if _, err := lc.SwapRequest(context.Background(), "demo", h.RequestId, fence, ver); err != nil {
+		t.Fatal(err)
+	}
+	_, err = env.Upload(ctx, h, bytes.NewReader(data), 64<<10)
+	wantStatus(t, "a retry while the fence is leased", err, codes.Unavailable, "REQUEST_IN_PROGRESS")
+	offset.Store(int64(6 * time.Minute))
+	a := mustUpload(t, env, ctx, h, data)
+	if got := engagementArtifacts(t, env, ctx, "fence-left"); len(got) != 1 || got[0] != a.GetName() || a.GetName() == dead {
+		t.Fatalf("artifacts %v, want only the new %s (the dead attempt %s purged)", got, a.GetName(), dead)
+	}
+}

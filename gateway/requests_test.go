@@ -157,18 +157,24 @@ func TestRetryAfterTheClaimWasLost(t *testing.T) {
 				t.Fatal("the first attempt did not crash")
 			}
 			offset.Store(int64(tc.retryGap))
+			// keptAfterLoss loses the claim of acknowledged a: a retry
+			// stores a second copy (it cannot know the first was
+			// answered), and keeps the first.
+			keptAfterLoss := func(a *sealgatev1.Artifact) {
+				t.Helper()
+				loseClaims(t, env.DataDir)
+				b := mustUpload(t, env, ctx, h, data)
+				if b.GetName() == a.GetName() {
+					t.Fatal("a retry without its claim answered with the acknowledged artifact")
+				}
+				if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
+					t.Fatal("the acknowledged artifact was removed by a retry that lost its claim")
+				}
+			}
 			if tc.crashAt == gateway.UploadStepStored {
 				// Stored but never answered: the retry is answered with
 				// it, and from then on it is acknowledged.
-				first := mustUpload(t, env, ctx, h, data)
-				loseClaims(t, env.DataDir)
-				again := mustUpload(t, env, ctx, h, data)
-				if again.GetName() == first.GetName() {
-					t.Fatal("a retry without its claim answered with the acknowledged artifact")
-				}
-				if got := mustRead(t, env, ctx, first.GetName()); !bytes.Equal(got, data) {
-					t.Fatal("the acknowledged artifact was removed by a retry that lost its claim")
-				}
+				keptAfterLoss(mustUpload(t, env, ctx, h, data))
 				return
 			}
 			loseClaims(t, env.DataDir)
@@ -182,17 +188,7 @@ func TestRetryAfterTheClaimWasLost(t *testing.T) {
 			if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
 				t.Fatal("the artifact is not the upload")
 			}
-			// Acknowledged: losing the claim now, a retry stores a second
-			// copy (it cannot know the first was answered), and keeps the
-			// first.
-			loseClaims(t, env.DataDir)
-			b := mustUpload(t, env, ctx, h, data)
-			if b.GetName() == a.GetName() {
-				t.Fatal("a retry without its claim answered with the acknowledged artifact")
-			}
-			if got := mustRead(t, env, ctx, a.GetName()); !bytes.Equal(got, data) {
-				t.Fatal("the acknowledged artifact was removed by a retry that lost its claim")
-			}
+			keptAfterLoss(a)
 		})
 	}
 }
