@@ -35,6 +35,12 @@ import (
 // An attempt that loses its claim (it stalled past its lease and a retry
 // took over) cannot mark it stored, so it removes what it wrote and fails:
 // at most one artifact per request_id is ever acknowledged.
+//
+// A claim is rewritten while its attempt streams, and a distributed store
+// that loses a node meanwhile can lose it. So each attempt is also named by
+// a create-only entry that is removed once it is acknowledged, never
+// before: an attempt that takes a claim purges whatever the entries name
+// besides itself, also when it found no claim (docs/scaling.md).
 
 // defaultRequestLease is how long an upload holds its request_id without
 // renewing it.
