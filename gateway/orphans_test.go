@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -138,18 +137,7 @@ func TestRetryFinishesARemovalThatFailed(t *testing.T) {
 	h := callHeader("us-west")
 	h.EngagementId, h.RequestId = "removal-failed", "req-removal-failed"
 	data := randomBytes(120<<10, 11)
-	crash := errors.New("crash")
-	var crashed atomic.Bool
-	env.Runtime.Gateway.SetUploadHook(func(s string, _ layout.Ref) error {
-		if s == gateway.UploadStepWritten && !crashed.Swap(true) {
-			return crash
-		}
-		return nil
-	})
-	defer env.Runtime.Gateway.SetUploadHook(nil)
-	if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
-		t.Fatal("the first attempt did not crash")
-	}
+	uploadThatDies(t, env, ctx, h, data, gateway.UploadStepWritten)
 	// Its lease runs out; the retry cannot delete its staged object.
 	offset.Add(int64(31 * time.Second))
 	down.Store(true)
@@ -186,23 +174,12 @@ func TestOldRequestClaimsAreSwept(t *testing.T) {
 	stored := mustUpload(t, env, ctx, kept, data)
 	// Three attempts die after writing, and their clients give up; the
 	// store loses the last one's claim.
-	crash := errors.New("crash")
 	var names []string
-	env.Runtime.Gateway.SetUploadHook(func(s string, ref layout.Ref) error {
-		if s == gateway.UploadStepWritten {
-			names = append(names, ref.Name())
-			return crash
-		}
-		return nil
-	})
 	for _, id := range []string{"req-abandoned", "req-abandoned-held", "req-abandoned-lost"} {
 		h := callHeader("us-west")
 		h.EngagementId, h.RequestId = "claims-"+id, id
-		if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
-			t.Fatalf("%s: the attempt did not crash", id)
-		}
+		names = append(names, uploadThatDies(t, env, ctx, h, data, gateway.UploadStepWritten))
 	}
-	env.Runtime.Gateway.SetUploadHook(nil)
 	lost := sha256.Sum256([]byte("req-abandoned-lost"))
 	if err := os.Remove(filepath.Join(env.DataDir, "control", "requests", "demo", hex.EncodeToString(lost[:])+".json")); err != nil {
 		t.Fatal(err)
@@ -264,18 +241,7 @@ func TestSweeperFencesTheClaimItExpires(t *testing.T) {
 	h := callHeader("us-west")
 	h.EngagementId, h.RequestId = "fenced", "req-fenced"
 	data := randomBytes(40<<10, 17)
-	var dead string
-	env.Runtime.Gateway.SetUploadHook(func(s string, ref layout.Ref) error {
-		if s == gateway.UploadStepWritten {
-			dead = ref.Name()
-			return errors.New("crash")
-		}
-		return nil
-	})
-	if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
-		t.Fatal("the attempt did not crash")
-	}
-	env.Runtime.Gateway.SetUploadHook(nil)
+	dead := uploadThatDies(t, env, ctx, h, data, gateway.UploadStepWritten)
 	offset.Store(int64(8 * 24 * time.Hour))
 	var during error
 	var ran atomic.Bool
@@ -317,18 +283,7 @@ func TestRetryTakesOverTheFenceOfASweeperThatDied(t *testing.T) {
 	h := callHeader("us-west")
 	h.EngagementId, h.RequestId = "fence-left", "req-fence-left"
 	data := randomBytes(20<<10, 19)
-	var dead string
-	env.Runtime.Gateway.SetUploadHook(func(s string, ref layout.Ref) error {
-		if s == gateway.UploadStepWritten {
-			dead = ref.Name()
-			return errors.New("crash")
-		}
-		return nil
-	})
-	if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
-		t.Fatal("the attempt did not crash")
-	}
-	env.Runtime.Gateway.SetUploadHook(nil)
+	dead := uploadThatDies(t, env, ctx, h, data, gateway.UploadStepWritten)
 	lc := env.Runtime.Lifecycle
 	cur, ver, err := lc.LoadRequest(context.Background(), "demo", h.RequestId)
 	if err != nil || cur == nil {

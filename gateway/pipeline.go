@@ -6,9 +6,10 @@ import (
 	"sync"
 )
 
-// Pipeline buffers let the three stages of an upload (receive, encrypt,
-// store) or a read (fetch, decrypt, send) overlap instead of taking turns,
-// while memory per stream stays bounded: depth blocks of blockSize bytes.
+// A read fetches from the store ahead of the decrypter, so that storage
+// reads overlap with decryption and sending, while memory per stream stays
+// bounded: depth blocks of blockSize bytes. (Uploads hand ciphertext to the
+// store through io.Pipe instead: see writeUpload.)
 const (
 	pipeBlock = 256 << 10
 	pipeDepth = 4
@@ -16,17 +17,16 @@ const (
 
 var blockPool = sync.Pool{New: func() any { b := make([]byte, pipeBlock); return &b }}
 
-// blockPipe is an in-memory pipe that holds up to depth blocks, so a writer
-// can run ahead of its reader by that much. CloseWithError on either side
-// ends the other side with the error.
+// blockPipe carries pooled blocks from a fetching goroutine to a reader,
+// up to depth of them in flight. closeWithError ends the stream for the
+// reader; the reader's Close ends it for the fetcher.
 type blockPipe struct {
 	ch   chan *[]byte // full blocks, each a slice of a pooled buffer
 	mu   sync.Mutex
-	err  error         // the writer's close error (io.EOF when closed cleanly)
+	err  error         // the fetcher's close error (io.EOF when closed cleanly)
 	done chan struct{} // closed when the reader gives up
 	once sync.Once
 
-	cur  *[]byte // block being filled (writer) - writer goroutine only
 	rblk *[]byte // block being drained (reader) - reader goroutine only
 	rbuf []byte
 }
@@ -35,56 +35,14 @@ func newBlockPipe(depth int) *blockPipe {
 	return &blockPipe{ch: make(chan *[]byte, depth), done: make(chan struct{})}
 }
 
-// pipeWriter and pipeReader are the two ends of a blockPipe.
-type pipeWriter struct{ p *blockPipe }
+// pipeReader is the reading end of a blockPipe.
 type pipeReader struct{ p *blockPipe }
 
-// Write copies data into blocks and hands each full block to the reader,
-// waiting while depth blocks are in flight. It returns the reader's error
-// once the reader has closed.
-func (w pipeWriter) Write(data []byte) (int, error) {
-	p := w.p
-	n := 0
-	for len(data) > 0 {
-		if p.cur == nil {
-			p.cur = blockPool.Get().(*[]byte)
-			*p.cur = (*p.cur)[:0]
-		}
-		b := *p.cur
-		k := copy(b[len(b):cap(b)], data)
-		*p.cur = b[:len(b)+k]
-		data, n = data[k:], n+k
-		if len(*p.cur) == cap(*p.cur) {
-			if err := w.flush(); err != nil {
-				return n, err
-			}
-		}
-	}
-	return n, nil
-}
-
-func (w pipeWriter) flush() error {
-	p := w.p
-	if p.cur == nil || len(*p.cur) == 0 {
-		return nil
-	}
-	select {
-	case p.ch <- p.cur:
-		p.cur = nil
-		return nil
-	case <-p.done:
-		return p.readerErr()
-	}
-}
-
-// CloseWithError ends the stream: nil means a clean end (the reader sees
-// io.EOF after the data), anything else is returned to the reader at once.
-func (w pipeWriter) CloseWithError(err error) error {
-	p := w.p
+// closeWithError ends the stream: nil means a clean end (the reader sees
+// io.EOF after the blocks sent), anything else is returned to the reader
+// at once.
+func (p *blockPipe) closeWithError(err error) {
 	if err == nil {
-		if ferr := w.flush(); ferr != nil {
-			return ferr
-		}
 		err = io.EOF
 	}
 	p.mu.Lock()
@@ -93,11 +51,7 @@ func (w pipeWriter) CloseWithError(err error) error {
 	}
 	p.mu.Unlock()
 	p.once.Do(func() { close(p.ch) })
-	return nil
 }
-
-// Close is CloseWithError(nil).
-func (w pipeWriter) Close() error { return w.CloseWithError(nil) }
 
 func (p *blockPipe) writerErr() error {
 	p.mu.Lock()
@@ -105,10 +59,8 @@ func (p *blockPipe) writerErr() error {
 	return p.err
 }
 
-// errReaderClosed is what a writer gets once the reader has closed.
+// errReaderClosed is what the fetcher ends with once the reader has closed.
 var errReaderClosed = errors.New("gateway: pipe reader closed")
-
-func (p *blockPipe) readerErr() error { return errReaderClosed }
 
 // Read returns buffered data; after the writer closed, its error.
 func (r pipeReader) Read(out []byte) (int, error) {
@@ -160,7 +112,7 @@ func readAhead(r io.ReadCloser) io.ReadCloser {
 				case p.ch <- blk:
 				case <-p.done:
 					blockPool.Put(blk)
-					pipeWriter{p}.CloseWithError(errReaderClosed)
+					p.closeWithError(errReaderClosed)
 					return
 				}
 			} else {
@@ -168,10 +120,10 @@ func readAhead(r io.ReadCloser) io.ReadCloser {
 			}
 			switch {
 			case err == io.EOF || err == io.ErrUnexpectedEOF:
-				pipeWriter{p}.CloseWithError(nil)
+				p.closeWithError(nil)
 				return
 			case err != nil:
-				pipeWriter{p}.CloseWithError(err)
+				p.closeWithError(err)
 				return
 			}
 		}

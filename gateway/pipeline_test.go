@@ -6,55 +6,44 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 )
 
-func TestBlockPipeCarriesBytesInOrder(t *testing.T) {
+// jitterReader returns its data in reads of random sizes, then err.
+type jitterReader struct {
+	data []byte
+	err  error
+}
+
+func (r *jitterReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	n := copy(p, r.data[:min(len(r.data), 1+rand.IntN(300000))])
+	r.data = r.data[n:]
+	return n, nil
+}
+
+func TestReadAheadCarriesBytesInOrder(t *testing.T) {
 	data := make([]byte, 3*pipeBlock*pipeDepth+12345)
 	for i := range data {
 		data[i] = byte(rand.Uint32())
 	}
-	p := newBlockPipe(pipeDepth)
-	go func() {
-		w := pipeWriter{p}
-		for rest := data; len(rest) > 0; {
-			n := min(len(rest), 1+rand.IntN(300000))
-			w.Write(rest[:n])
-			rest = rest[n:]
-		}
-		w.Close()
-	}()
-	got, err := io.ReadAll(pipeReader{p})
+	r := readAhead(io.NopCloser(&jitterReader{data: data, err: io.EOF}))
+	defer r.Close()
+	got, err := io.ReadAll(r)
 	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("pipe delivered %d bytes, %v; want the %d written in order", len(got), err, len(data))
+		t.Fatalf("read-ahead delivered %d bytes, %v; want the %d of the source in order", len(got), err, len(data))
 	}
 }
 
-func TestBlockPipeAbortAndReaderClose(t *testing.T) {
-	p := newBlockPipe(1)
-	w, r := pipeWriter{p}, pipeReader{p}
-	w.Write(make([]byte, pipeBlock))
-	cause := errors.New("client went away")
-	w.CloseWithError(cause)
+func TestReadAheadPassesTheSourceError(t *testing.T) {
+	cause := errors.New("store connection reset")
+	r := readAhead(io.NopCloser(&jitterReader{data: make([]byte, 2*pipeBlock), err: cause}))
+	defer r.Close()
 	if _, err := io.ReadAll(r); !errors.Is(err, cause) {
-		t.Fatalf("read after abort: got %v, want the abort cause", err)
-	}
-
-	p = newBlockPipe(1)
-	w, r = pipeWriter{p}, pipeReader{p}
-	done := make(chan error, 1)
-	go func() { _, err := w.Write(make([]byte, 8*pipeBlock)); done <- err }()
-	time.Sleep(20 * time.Millisecond)
-	r.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, errReaderClosed) {
-			t.Fatalf("blocked writer after reader close: got %v, want errReaderClosed", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("writer still blocked after the reader closed")
+		t.Fatalf("read after a source failure: got %v, want its error", err)
 	}
 }
 

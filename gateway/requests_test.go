@@ -74,21 +74,11 @@ func TestRetryAfterTheFirstGatewayDied(t *testing.T) {
 	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	env := gatewaytest.Start(t, func(c *config.Config) { c.Clock = clock })
 	ctx := env.Ctx(t, "demo")
-	crash := errors.New("crash")
 	for i, step := range []string{gateway.UploadStepWritten, gateway.UploadStepStored} {
 		h := callHeader("us-west")
 		h.EngagementId, h.RequestId = "died-"+step, "req-"+step
 		data := randomBytes(200<<10, uint64(i))
-		var crashed atomic.Bool
-		env.Runtime.Gateway.SetUploadHook(func(s string, _ layout.Ref) error {
-			if s == step && !crashed.Swap(true) {
-				return crash
-			}
-			return nil
-		})
-		if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
-			t.Fatalf("%s: the first attempt did not crash", step)
-		}
+		uploadThatDies(t, env, ctx, h, data, step)
 		var a *sealgatev1.Artifact
 		var err error
 		if step == gateway.UploadStepWritten {
@@ -145,17 +135,7 @@ func TestRetryAfterTheClaimWasLost(t *testing.T) {
 			h := callHeader("us-west")
 			h.EngagementId, h.RequestId = "claim-lost", "req-claim-lost"
 			data := randomBytes(150<<10, 11)
-			var crashed atomic.Bool
-			env.Runtime.Gateway.SetUploadHook(func(s string, _ layout.Ref) error {
-				if s == tc.crashAt && !crashed.Swap(true) {
-					return errors.New("crash")
-				}
-				return nil
-			})
-			defer env.Runtime.Gateway.SetUploadHook(nil)
-			if _, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10); err == nil {
-				t.Fatal("the first attempt did not crash")
-			}
+			uploadThatDies(t, env, ctx, h, data, tc.crashAt)
 			offset.Store(int64(tc.retryGap))
 			// keptAfterLoss loses the claim of acknowledged a: a retry
 			// stores a second copy (it cannot know the first was
@@ -191,6 +171,27 @@ func TestRetryAfterTheClaimWasLost(t *testing.T) {
 			keptAfterLoss(a)
 		})
 	}
+}
+
+// uploadThatDies uploads data under h and has its gateway die at step:
+// the upload fails there and nothing of it is cleaned up, as after a
+// crash. It returns the dead attempt's artifact name.
+func uploadThatDies(t *testing.T, env *gatewaytest.Env, ctx context.Context, h *sealgatev1.UploadHeader, data []byte, step string) string {
+	t.Helper()
+	var dead atomic.Value
+	env.Runtime.Gateway.SetUploadHook(func(s string, ref layout.Ref) error {
+		if s == step && dead.CompareAndSwap(nil, ref.Name()) {
+			return errors.New("crash")
+		}
+		return nil
+	})
+	defer env.Runtime.Gateway.SetUploadHook(nil)
+	_, err := env.Upload(ctx, h, bytes.NewReader(data), 64<<10)
+	name, _ := dead.Load().(string)
+	if err == nil || name == "" {
+		t.Fatalf("%s: the attempt did not die at %s (%v)", h.GetRequestId(), step, err)
+	}
+	return name
 }
 
 // loseClaims removes every request claim from the control store under
