@@ -45,6 +45,7 @@ var (
 type Bucket struct {
 	root   string
 	closed atomic.Bool
+	dirs   durableDirs
 }
 
 var _ store.Bucket = (*Bucket)(nil)
@@ -174,7 +175,7 @@ func (b *Bucket) Close() error {
 // another caller removed first, simply ends the climb.
 func (b *Bucket) removeEmptyDirs(dir string) {
 	for dir != b.root && strings.HasPrefix(dir, b.root+string(filepath.Separator)) {
-		if os.Remove(dir) != nil {
+		if b.dirs.remove(dir, func() error { return os.Remove(dir) }) != nil {
 			return
 		}
 		dir = filepath.Dir(dir)

@@ -247,3 +247,78 @@ func TestOutOfDescriptorsOrSpaceIsUnavailable(t *testing.T) {
 		t.Errorf("EACCES: got %v, want no unavailable class", err)
 	}
 }
+
+// TestDirectoriesAreSyncedOncePerBucket checks which directories a write
+// fsyncs: the parent of every directory on the way the first time, and
+// after that only the object's own directory, until a directory is removed
+// and made again. Every fsync flushes the disk's cache, so the ones skipped
+// set how fast small objects are stored.
+func TestDirectoriesAreSyncedOncePerBucket(t *testing.T) {
+	b := openTemp(t)
+	ctx := t.Context()
+	var synced []string
+	syncDir = func(dir string) error {
+		rel, err := filepath.Rel(b.Dir(), dir)
+		if err != nil {
+			t.Fatalf("synced %q, outside the bucket", dir)
+		}
+		synced = append(synced, filepath.ToSlash(rel))
+		return syncDirOS(dir)
+	}
+	t.Cleanup(func() { syncDir = syncDirOS })
+	put := func(b *Bucket, key string, want ...string) {
+		t.Helper()
+		synced = nil
+		if err := b.Put(ctx, key, strings.NewReader(key), int64(len(key))); err != nil {
+			t.Fatalf("Put(%q) = %v, want nil", key, err)
+		}
+		if !slices.Equal(synced, want) {
+			t.Errorf("Put(%q) synced %q, want %q", key, synced, want)
+		}
+	}
+	put(b, "a/b/x", ".", "a", "a/b")
+	put(b, "a/b/y", "a/b")
+	put(b, "a/c/w", "a", "a/c")
+	synced = nil
+	if _, err := b.Swap(ctx, "a/b/z", []byte("z"), ""); err != nil {
+		t.Fatalf("Swap(a/b/z, create) = %v, want nil", err)
+	}
+	if !slices.Equal(synced, []string{"a/b"}) {
+		t.Errorf("Swap(a/b/z, create) synced %q, want [a/b]", synced)
+	}
+	for _, key := range []string{"a/b/x", "a/b/y", "a/b/z"} {
+		if err := b.Delete(ctx, key); err != nil {
+			t.Fatalf("Delete(%q) = %v, want nil", key, err)
+		}
+	}
+	// a/b is gone and made again by another writer, which has not synced a
+	// yet: the Put must sync a itself.
+	if err := os.Mkdir(filepath.Join(b.Dir(), "a", "b"), dirMode); err != nil {
+		t.Fatal(err)
+	}
+	put(b, "a/b/v", "a", "a/b")
+	// Another Bucket on the folder (another process) knows nothing.
+	other, err := Open(b.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(other, "a/b/u", ".", "a", "a/b")
+}
+
+// TestDirectoryMarkAcrossARemovalIsDropped: a directory synced before it
+// was removed is not the one a later mkdir finds.
+func TestDirectoryMarkAcrossARemovalIsDropped(t *testing.T) {
+	var d durableDirs
+	gen := d.generation()
+	if err := d.remove("/x/a", func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	d.mark("/x/a", gen)
+	if d.known("/x/a") {
+		t.Error("a mark taken before a removal was kept")
+	}
+	d.mark("/x/a", d.generation())
+	if !d.known("/x/a") {
+		t.Error("a mark taken after the removal was dropped")
+	}
+}

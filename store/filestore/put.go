@@ -124,10 +124,12 @@ func (b *Bucket) createTemp(key string) (*os.File, error) {
 }
 
 // mkdirs creates the directories of dirKey ("." for none) below the root and
-// fsyncs every directory on the way, so that the new object's directory
-// entries are durable once Put returns. Syncing a directory that has not
-// changed is cheap. mkdirs returns an error wrapping store.ErrInvalidKey when
-// a directory's name is taken by an object.
+// fsyncs the parent of every directory on the way, so that the new object's
+// directory entries are durable once Put returns. A directory that already
+// existed is synced into its parent only once per Bucket (durableDirs): an
+// fsync flushes the disk's cache even when nothing changed. mkdirs returns
+// an error wrapping store.ErrInvalidKey when a directory's name is taken by
+// an object.
 func (b *Bucket) mkdirs(dirKey string) error {
 	if dirKey == "." {
 		return nil
@@ -136,6 +138,7 @@ func (b *Bucket) mkdirs(dirKey string) error {
 	for seg := range strings.SplitSeq(dirKey, "/") {
 		parent := cur
 		cur = filepath.Join(cur, seg)
+		gen := b.dirs.generation()
 		if err := os.Mkdir(cur, dirMode); err != nil {
 			if !errors.Is(err, fs.ErrExist) {
 				return err
@@ -147,10 +150,14 @@ func (b *Bucket) mkdirs(dirKey string) error {
 			if !fi.IsDir() {
 				return errPrefixCollision
 			}
+			if b.dirs.known(cur) {
+				continue
+			}
 		}
 		if err := syncDir(parent); err != nil {
 			return err
 		}
+		b.dirs.mark(cur, gen)
 	}
 	return nil
 }
@@ -190,9 +197,12 @@ func copyContext(ctx context.Context, w io.Writer, r io.Reader, key string, size
 	return nil
 }
 
-// syncDir fsyncs a directory so that changes to its entries are durable.
-// Windows cannot sync directories, and does not need to.
-func syncDir(dir string) error {
+// syncDir fsyncs a directory so that changes to its entries are durable
+// (a variable so that tests can see which directories are synced).
+var syncDir = syncDirOS
+
+// syncDirOS fsyncs dir. Windows cannot sync directories, and does not need to.
+func syncDirOS(dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
