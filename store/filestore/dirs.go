@@ -69,3 +69,73 @@ func (d *durableDirs) remove(dir string, rm func() error) error {
 	delete(d.m, dir)
 	return nil
 }
+
+// dirSyncs runs the fsyncs of a Bucket's directories as group commits: a
+// caller whose change to a directory is made joins the next sync of that
+// directory, and that sync starts only after every caller in it has joined,
+// so one fsync makes all their changes durable. Under concurrent writes to
+// one directory (every upload of an account writes its record in the same
+// one) that is one disk cache flush for a group instead of one each.
+type dirSyncs struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	m    map[string]*dirSync
+}
+
+// dirSync is the state of one directory: whether a sync of it runs, and
+// the round that callers arriving meanwhile join.
+type dirSync struct {
+	running bool
+	next    *syncRound
+}
+
+// syncRound is one fsync and the callers it covers.
+type syncRound struct {
+	joined   int // callers in the round (for tests)
+	finished bool
+	err      error
+}
+
+// sync makes durable every change to dir made before it was called.
+func (d *dirSyncs) sync(dir string) error {
+	d.mu.Lock()
+	if d.m == nil {
+		d.m = make(map[string]*dirSync)
+		d.cond = sync.NewCond(&d.mu)
+	}
+	s := d.m[dir]
+	if s == nil {
+		s = &dirSync{}
+		d.m[dir] = s
+	}
+	if s.next == nil {
+		s.next = &syncRound{}
+	}
+	r := s.next
+	r.joined++
+	// A sync that is running may have started before this caller's
+	// change: wait for it to end, then lead this round unless another
+	// caller of it already did.
+	for s.running && !r.finished {
+		d.cond.Wait()
+	}
+	if r.finished {
+		d.mu.Unlock()
+		return r.err
+	}
+	s.running = true
+	s.next = nil
+	d.mu.Unlock()
+
+	err := syncDir(dir)
+
+	d.mu.Lock()
+	r.err, r.finished = err, true
+	s.running = false
+	if s.next == nil {
+		delete(d.m, dir)
+	}
+	d.cond.Broadcast()
+	d.mu.Unlock()
+	return err
+}

@@ -46,6 +46,7 @@ type Bucket struct {
 	root   string
 	closed atomic.Bool
 	dirs   durableDirs
+	syncs  dirSyncs
 }
 
 var _ store.Bucket = (*Bucket)(nil)
@@ -157,7 +158,7 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 		return opError("delete", key, err)
 	}
 	dir := filepath.Dir(p)
-	if err := syncDir(dir); err != nil && !isNotExist(err) {
+	if err := b.syncs.sync(dir); err != nil && !isNotExist(err) {
 		return opError("delete", key, err)
 	}
 	b.removeEmptyDirs(dir)

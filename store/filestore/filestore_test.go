@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/sealgate/sealgate/store"
 	"github.com/sealgate/sealgate/store/storetest"
@@ -320,5 +321,68 @@ func TestDirectoryMarkAcrossARemovalIsDropped(t *testing.T) {
 	d.mark("/x/a", d.generation())
 	if !d.known("/x/a") {
 		t.Error("a mark taken after the removal was dropped")
+	}
+}
+
+// TestDirectorySyncsAreGroupCommits: callers that arrive while a
+// directory's fsync runs are all answered by the next one, which starts
+// after they arrived; none is answered by the one already running.
+func TestDirectorySyncsAreGroupCommits(t *testing.T) {
+	var d dirSyncs
+	started := make(chan int, 16)
+	release := make(chan error)
+	calls := 0
+	syncDir = func(dir string) error {
+		calls++ // one sync of a directory at a time
+		started <- calls
+		return <-release
+	}
+	t.Cleanup(func() { syncDir = syncDirOS })
+	first := make(chan error, 1)
+	go func() { first <- d.sync("/x/d") }()
+	<-started
+	const joiners = 5
+	results := make(chan error, joiners)
+	for range joiners {
+		go func() { results <- d.sync("/x/d") }()
+	}
+	// Wait until all of them joined the next round.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d.mu.Lock()
+		n := 0
+		if s := d.m["/x/d"]; s != nil && s.next != nil {
+			n = s.next.joined
+		}
+		d.mu.Unlock()
+		if n == joiners {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d callers joined the next sync", n, joiners)
+		}
+		runtime.Gosched()
+	}
+	release <- nil
+	if err := <-first; err != nil {
+		t.Fatalf("first sync = %v, want nil", err)
+	}
+	if n := <-started; n != 2 {
+		t.Fatalf("sync %d started, want 2", n)
+	}
+	select {
+	case err := <-results:
+		t.Fatalf("a caller that arrived during the first sync returned (%v) before the second ended", err)
+	default:
+	}
+	boom := errors.New("disk gone")
+	release <- boom
+	for range joiners {
+		if err := <-results; !errors.Is(err, boom) {
+			t.Errorf("joined sync = %v, want %v", err, boom)
+		}
+	}
+	if calls != 2 {
+		t.Errorf("%d fsyncs for 1 + %d callers, want 2", calls, joiners)
 	}
 }

@@ -93,7 +93,7 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, size int64) e
 	committed = true
 	// The object is in place; a failure here means only that its
 	// durability is unknown, which the caller must not acknowledge.
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := b.syncs.sync(filepath.Dir(final)); err != nil {
 		return fmt.Errorf("store: put %q: sync directory: %w", key, err)
 	}
 	return nil
@@ -154,7 +154,7 @@ func (b *Bucket) mkdirs(dirKey string) error {
 				continue
 			}
 		}
-		if err := syncDir(parent); err != nil {
+		if err := b.syncs.sync(parent); err != nil {
 			return err
 		}
 		b.dirs.mark(cur, gen)

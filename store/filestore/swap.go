@@ -97,7 +97,7 @@ func (b *Bucket) create(ctx context.Context, key string, data []byte) (string, e
 		}
 		return "", fmt.Errorf("store: create %q: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := b.syncs.sync(filepath.Dir(final)); err != nil {
 		return "", fmt.Errorf("store: create %q: sync directory: %w", key, err)
 	}
 	return version(data), nil
