@@ -69,8 +69,8 @@ minio-go) runs in the test process on the same cores.
 5. **Mover**: 8 artifacts of 64 MiB (512 MiB) staged in us for storage
    region de, moved from MinIO A to MinIO B by an in-process
    gateway/mover.Mover Pass with 4 workers (streamed copy with its own CRC-32C
-   and SHA-256 of the source, the copy verified against the CRC-32C that
-   MinIO checked on write, delete of the staged copy), against a plain copy of the same
+   of the source, the copy verified against the CRC-32C that MinIO checked
+   on write, delete of the staged copy), against a plain copy of the same
    objects: GetObject from A then PutObject to B with the same minio-go
    settings, also 4 workers. Before each run, untimed, the staged objects are
    restored by a server-side copy from a template prefix in A, and the

@@ -92,7 +92,7 @@ func (m *Mover) move(ctx context.Context, ref layout.Ref) (err error) {
 	if err := m.hook(StepCopied, ref); err != nil {
 		return err
 	}
-	if err := verifyCopy(ctx, dst, ref.StoredKey(), info.Size, srcSum); err != nil {
+	if err := verifyCopy(ctx, dst, ref.StoredKey(), info.Size, srcSum, src, ref.StagingKey()); err != nil {
 		return fmt.Errorf("%w: %s: %v", errMismatch, ref.Name(), err)
 	}
 	if err := m.hook(StepVerified, ref); err != nil {
@@ -184,18 +184,18 @@ func (m *Mover) dropOrphan(ctx context.Context, src, dst store.Bucket, ref layou
 // the staged object's digests, computed by the mover from the bytes it read.
 func (m *Mover) copyIfNeeded(ctx context.Context, src, dst store.Bucket, ref layout.Ref, info store.ObjectInfo) (sums, error) {
 	if di, err := dst.Stat(ctx, ref.StoredKey()); err == nil && di.Size == info.Size {
-		srcSum, err := digest(ctx, src, ref.StagingKey())
+		srcSum, err := digest(ctx, src, ref.StagingKey(), needsSHA(dst))
 		if err != nil {
 			return sums{}, err
 		}
-		if verifyCopy(ctx, dst, ref.StoredKey(), info.Size, srcSum) == nil {
+		if verifyCopy(ctx, dst, ref.StoredKey(), info.Size, srcSum, src, ref.StagingKey()) == nil {
 			return srcSum, nil // copied by an earlier pass that did not finish
 		}
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return sums{}, err
 	}
 	if c, ok := src.(serverSideCopier); ok && c.CanCopyTo(dst) {
-		srcSum, err := digest(ctx, src, ref.StagingKey())
+		srcSum, err := digest(ctx, src, ref.StagingKey(), needsSHA(dst))
 		if err != nil {
 			return sums{}, err
 		}
@@ -209,7 +209,7 @@ func (m *Mover) copyIfNeeded(ctx context.Context, src, dst store.Bucket, ref lay
 		return sums{}, err
 	}
 	defer rc.Close()
-	d := newDigester()
+	d := newDigester(needsSHA(dst))
 	r := &hookReader{r: io.TeeReader(rc, d), at: info.Size / 2, fire: func() error { return m.hook(StepMidCopy, ref) }}
 	if err := dst.Put(ctx, ref.StoredKey(), r, info.Size); err != nil {
 		return sums{}, err
@@ -217,36 +217,66 @@ func (m *Mover) copyIfNeeded(ctx context.Context, src, dst store.Bucket, ref lay
 	return d.sums(), nil
 }
 
-// sums are the mover's own digests of an object: SHA-256, and CRC-32C to
-// compare with a store that checked the same CRC on write.
+// sums are the mover's own digests of an object: CRC-32C to compare with a
+// store that checked the same CRC on write, and SHA-256 (nil when not
+// computed) to compare with a copy read back from one that does not.
 type sums struct {
 	sha256 []byte
 	crc32c uint32
 }
 
-// digester computes both digests in one pass.
+// crcKeeper is a bucket that keeps the full-object CRC-32C of what it
+// stores, checked against the bytes it received (miniostore: MinIO and S3).
+type crcKeeper interface {
+	KeepsCRC32C() bool
+}
+
+// needsSHA reports whether a copy to dst is verified by SHA-256: when dst
+// does not say it keeps a CRC-32C. SHA-256 costs the mover more CPU than
+// the rest of a streamed copy (about 0.5 s per GiB here), so it is skipped
+// where the CRC answers; verifyCopy computes it after all if the store
+// turns out to keep none.
+func needsSHA(dst store.Bucket) bool {
+	k, ok := dst.(crcKeeper)
+	return !ok || !k.KeepsCRC32C()
+}
+
+// digester computes the digests in one pass.
 type digester struct {
-	sha hash.Hash
+	sha hash.Hash // nil: no SHA-256
 	crc hash.Hash32
 }
 
-func newDigester() *digester {
-	return &digester{sha: sha256.New(), crc: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
+func newDigester(withSHA bool) *digester {
+	d := &digester{crc: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
+	if withSHA {
+		d.sha = sha256.New()
+	}
+	return d
 }
 
 func (d *digester) Write(p []byte) (int, error) {
-	d.sha.Write(p)
+	if d.sha != nil {
+		d.sha.Write(p)
+	}
 	d.crc.Write(p)
 	return len(p), nil
 }
 
-func (d *digester) sums() sums { return sums{sha256: d.sha.Sum(nil), crc32c: d.crc.Sum32()} }
+func (d *digester) sums() sums {
+	s := sums{crc32c: d.crc.Sum32()}
+	if d.sha != nil {
+		s.sha256 = d.sha.Sum(nil)
+	}
+	return s
+}
 
 // verifyCopy checks the storage copy against the staged object's digests.
 // A store that keeps a full-object CRC-32C, which it checked against the
 // bytes it received, answers from its metadata; otherwise the copy is read
-// back and its SHA-256 compared.
-func verifyCopy(ctx context.Context, dst store.Bucket, key string, size int64, want sums) error {
+// back and its SHA-256 compared with the staged object's (read again from
+// src when want has none).
+func verifyCopy(ctx context.Context, dst store.Bucket, key string, size int64, want sums, src store.Bucket, srcKey string) error {
 	info, err := dst.Stat(ctx, key)
 	if err != nil {
 		return err
@@ -260,7 +290,13 @@ func verifyCopy(ctx context.Context, dst store.Bucket, key string, size int64, w
 		}
 		return nil
 	}
-	got, err := digest(ctx, dst, key)
+	if want.sha256 == nil {
+		var err error
+		if want, err = digest(ctx, src, srcKey, true); err != nil {
+			return err
+		}
+	}
+	got, err := digest(ctx, dst, key, true)
 	if err != nil {
 		return err
 	}
@@ -270,14 +306,15 @@ func verifyCopy(ctx context.Context, dst store.Bucket, key string, size int64, w
 	return nil
 }
 
-// digest returns the digests of an object, read in full.
-func digest(ctx context.Context, b store.Bucket, key string) (sums, error) {
+// digest returns the digests of an object, read in full: its CRC-32C,
+// and its SHA-256 when withSHA.
+func digest(ctx context.Context, b store.Bucket, key string, withSHA bool) (sums, error) {
 	rc, err := b.Get(ctx, key, 0, -1)
 	if err != nil {
 		return sums{}, err
 	}
 	defer rc.Close()
-	d := newDigester()
+	d := newDigester(withSHA)
 	if _, err := io.Copy(d, rc); err != nil {
 		return sums{}, err
 	}

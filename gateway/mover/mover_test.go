@@ -175,15 +175,39 @@ func (c *corrupting) Put(ctx context.Context, key string, r io.Reader, size int6
 	return c.Bucket.Put(ctx, key, bytes.NewReader(b), int64(len(b)))
 }
 
+// TestCorruptCopyIsCaughtAndStagedCopyKept: a copy that differs from the
+// staged object is caught, whether the storage store keeps no CRC-32C (the
+// copy is read back and its SHA-256 compared) or says it keeps one and
+// then reports none (the staged object's SHA-256 is computed after all).
 func TestCorruptCopyIsCaughtAndStagedCopyKept(t *testing.T) {
-	_, raw := regions(t)
-	de := &corrupting{Bucket: raw["de"]}
+	t.Run("no CRC", func(t *testing.T) {
+		_, raw := regions(t)
+		testCorruptCopyIsCaught(t, &corrupting{Bucket: raw["de"]}, raw)
+	})
+	t.Run("CRC promised, none kept", func(t *testing.T) {
+		_, raw := regions(t)
+		testCorruptCopyIsCaught(t, &crcPromising{corrupting{Bucket: raw["de"]}}, raw)
+	})
+}
+
+func (c *corrupting) corrupt(on bool) { c.on.Store(on) }
+
+// crcPromising says it keeps a CRC-32C of what it stores, and (a file
+// store) keeps none.
+type crcPromising struct{ corrupting }
+
+func (*crcPromising) KeepsCRC32C() bool { return true }
+
+func testCorruptCopyIsCaught(t *testing.T, de interface {
+	store.Bucket
+	corrupt(bool)
+}, raw map[string]store.Bucket) {
 	topo, err := policy.NewTopology(map[string]store.Bucket{"us": raw["us"], "de": de, "jp": raw["jp"]}, map[string]string{"us-west": "us"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ref, data := stage(t, raw, "us", "de", 200000)
-	de.on.Store(true)
+	de.corrupt(true)
 	// The staged copy must exist at every step up to the verified one.
 	m := mover.New(mover.Config{Topology: topo, Hook: func(step string, r layout.Ref) error {
 		if step == mover.StepCopied || step == mover.StepVerified {
@@ -199,7 +223,7 @@ func TestCorruptCopyIsCaughtAndStagedCopyKept(t *testing.T) {
 	if got, err := get(raw["us"], ref.StagingKey()); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("staged copy after a corrupt storage copy: %v; want it kept byte-exact", err)
 	}
-	de.on.Store(false)
+	de.corrupt(false)
 	if _, err := m.Pass(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -289,3 +289,8 @@ func (b *Bucket) streamTo(ctx context.Context, srcKey string, dst store.Bucket, 
 	defer body.Close()
 	return dst.Put(ctx, dstKey, &objectReader{ctx: ctx, key: srcKey, body: body}, info.Size)
 }
+
+// KeepsCRC32C reports that objects this bucket writes keep their
+// full-object CRC-32C, which the server checked against the bytes it
+// received (every Put sends one), and that Stat reports it.
+func (b *Bucket) KeepsCRC32C() bool { return true }
