@@ -2,10 +2,12 @@
 // sealgate's embedded default driver.
 //
 // The object under key "a/b/c" is the file DIR/a/b/c. Directories are created
-// with mode 0700 and files with mode 0600. Put writes a temporary file (its
-// name starts with store.TempPrefix) in the object's own directory, fsyncs
-// it, renames it over the final name and fsyncs the directory, so readers
+// with mode 0700 and files with mode 0600. Put writes a temporary file,
+// fsyncs it, gives it the final name and fsyncs the directory, so readers
 // only ever see complete objects and an acknowledged object survives a crash.
+// On Linux the temporary file is unnamed (O_TMPFILE) until then, so a crash
+// leaves nothing behind; elsewhere, or on a file system without unnamed
+// files, it is named with store.TempPrefix in the object's own directory.
 //
 // Because objects are files, a file store cannot hold both a key and keys
 // below it ("a" and "a/b"): such a Put fails with an error wrapping
@@ -47,6 +49,9 @@ type Bucket struct {
 	closed atomic.Bool
 	dirs   durableDirs
 	syncs  dirSyncs
+	// unnamed is set when the file system makes unnamed temporary files
+	// (tempFile).
+	unnamed bool
 }
 
 var _ store.Bucket = (*Bucket)(nil)
@@ -75,7 +80,7 @@ func Open(dir string) (*Bucket, error) {
 	if err := syncDir(filepath.Dir(root)); err != nil {
 		return nil, fmt.Errorf("store: filestore: %w", err)
 	}
-	return &Bucket{root: root}, nil
+	return &Bucket{root: root, unnamed: unnamedFilesWork(root)}, nil
 }
 
 // Dir returns the absolute path of the directory that holds the bucket.

@@ -55,12 +55,72 @@ func tempFiles(t *testing.T, dir string) []string {
 	return found
 }
 
-func TestConformance(t *testing.T) {
-	storetest.RunConformance(t, func(t *testing.T) store.Bucket { return openTemp(t) })
+// tempModes runs test once with each kind of temporary file a bucket can
+// write: unnamed where the file system has them (Linux), and named.
+func tempModes(t *testing.T, test func(t *testing.T, open func(*testing.T) *Bucket)) {
+	t.Run("unnamed temporary files", func(t *testing.T) {
+		if !unnamedFilesWork(t.TempDir()) {
+			t.Skip("no unnamed files here")
+		}
+		test(t, openTemp)
+	})
+	t.Run("named temporary files", func(t *testing.T) {
+		test(t, func(t *testing.T) *Bucket {
+			b := openTemp(t)
+			b.unnamed = false
+			return b
+		})
+	})
 }
 
-func TestFailedPutLeavesNothing(t *testing.T) {
+func TestConformance(t *testing.T) {
+	tempModes(t, func(t *testing.T, open func(*testing.T) *Bucket) {
+		storetest.RunConformance(t, func(t *testing.T) store.Bucket { return open(t) })
+	})
+}
+
+// TestUnnamedTempFilesOnLinux: on Linux an object being written has no
+// name until it is complete, so a crash in the middle leaves nothing.
+func TestUnnamedTempFilesOnLinux(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("unnamed files are a Linux feature")
+	}
 	b := openTemp(t)
+	if !b.unnamed {
+		t.Fatal("a bucket on Linux does not use unnamed temporary files")
+	}
+	if err := b.Put(t.Context(), "a/first", strings.NewReader("1"), 1); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	r := io.MultiReader(strings.NewReader("half"), readerFunc(func([]byte) (int, error) {
+		entries, err := os.ReadDir(filepath.Join(b.Dir(), "a"))
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range entries {
+			seen = append(seen, e.Name())
+		}
+		return 0, io.EOF
+	}), strings.NewReader("done"))
+	if err := b.Put(t.Context(), "a/second", r, 8); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seen, []string{"first"}) {
+		t.Errorf("while a/second was written, a held %q; want only [first]", seen)
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+func TestFailedPutLeavesNothing(t *testing.T) {
+	tempModes(t, testFailedPutLeavesNothing)
+}
+
+func testFailedPutLeavesNothing(t *testing.T, open func(*testing.T) *Bucket) {
+	b := open(t)
 	errRead := errors.New("read failed")
 	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -255,7 +315,11 @@ func TestOutOfDescriptorsOrSpaceIsUnavailable(t *testing.T) {
 // and made again. Every fsync flushes the disk's cache, so the ones skipped
 // set how fast small objects are stored.
 func TestDirectoriesAreSyncedOncePerBucket(t *testing.T) {
-	b := openTemp(t)
+	tempModes(t, testDirectoriesAreSyncedOncePerBucket)
+}
+
+func testDirectoriesAreSyncedOncePerBucket(t *testing.T, open func(*testing.T) *Bucket) {
+	b := open(t)
 	ctx := t.Context()
 	var synced []string
 	syncDir = func(dir string) error {
@@ -385,4 +449,29 @@ func TestDirectorySyncsAreGroupCommits(t *testing.T) {
 	if calls != 2 {
 		t.Errorf("%d fsyncs for 1 + %d callers, want 2", calls, joiners)
 	}
+}
+
+// TestPutWhileItsDirectoryIsRemoved: the last other object of a directory
+// is deleted while an object is written there (an unnamed file does not
+// keep the directory from being removed); the Put makes the directory again.
+func TestPutWhileItsDirectoryIsRemoved(t *testing.T) {
+	tempModes(t, func(t *testing.T, open func(*testing.T) *Bucket) {
+		b := open(t)
+		ctx := t.Context()
+		if err := b.Put(ctx, "a/b/y", strings.NewReader("y"), 1); err != nil {
+			t.Fatal(err)
+		}
+		r := io.MultiReader(strings.NewReader("half"), readerFunc(func([]byte) (int, error) {
+			if err := b.Delete(ctx, "a/b/y"); err != nil {
+				return 0, err
+			}
+			return 0, io.EOF
+		}), strings.NewReader("done"))
+		if err := b.Put(ctx, "a/b/x", r, 8); err != nil {
+			t.Fatalf("Put(a/b/x) while a/b/y was deleted = %v, want nil", err)
+		}
+		if got, err := os.ReadFile(filepath.Join(b.Dir(), "a", "b", "x")); err != nil || string(got) != "halfdone" {
+			t.Errorf("a/b/x = %q, %v; want halfdone", got, err)
+		}
+	})
 }

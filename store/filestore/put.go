@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -58,13 +57,12 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, size int64) e
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
+	final := b.path(key)
 	committed := false
 	defer func() {
 		if !committed {
-			f.Close()
-			os.Remove(tmp)
-			b.removeEmptyDirs(filepath.Dir(tmp))
+			f.discard()
+			b.removeEmptyDirs(filepath.Dir(final))
 		}
 	}()
 
@@ -77,50 +75,23 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, size int64) e
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("store: put %q: %w", key, err)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("store: put %q: %w", key, err)
-	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("store: put %q: %w", key, err)
 	}
-	final := b.path(key)
-	if err := os.Rename(tmp, final); err != nil {
+	if err := b.install(f, key, true); err != nil {
 		if fi, serr := os.Lstat(final); serr == nil && fi.IsDir() {
 			return errPrefixCollision
 		}
 		return fmt.Errorf("store: put %q: %w", key, err)
 	}
 	committed = true
+	f.Close()
 	// The object is in place; a failure here means only that its
 	// durability is unknown, which the caller must not acknowledge.
 	if err := b.syncs.sync(filepath.Dir(final)); err != nil {
 		return fmt.Errorf("store: put %q: sync directory: %w", key, err)
 	}
 	return nil
-}
-
-// createTemp creates the directories of key and an empty temporary file among
-// them. It retries when a concurrent Delete removes a directory it has just
-// made, which happens only while that directory is empty.
-func (b *Bucket) createTemp(key string) (*os.File, error) {
-	dirKey := path.Dir(key)
-	dir := filepath.Dir(b.path(key))
-	for attempt := 1; ; attempt++ {
-		err := b.mkdirs(dirKey)
-		if err == nil {
-			var f *os.File
-			f, err = os.CreateTemp(dir, store.TempPrefix+"-*")
-			if err == nil {
-				return f, nil
-			}
-		}
-		if errors.Is(err, store.ErrInvalidKey) {
-			return nil, err
-		}
-		if !errors.Is(err, fs.ErrNotExist) || attempt == mkdirAttempts {
-			return nil, fmt.Errorf("store: put %q: %w", key, err)
-		}
-	}
 }
 
 // mkdirs creates the directories of dirKey ("." for none) below the root and

@@ -78,20 +78,16 @@ func (b *Bucket) create(ctx context.Context, key string, data []byte) (string, e
 	if err != nil {
 		return "", err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
+	defer f.discard()
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
 	}
 	if err != nil {
 		return "", fmt.Errorf("store: create %q: %w", key, err)
 	}
 	final := b.path(key)
-	if err := os.Link(tmp, final); err != nil {
+	if err := b.install(f, key, false); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return "", fmt.Errorf("%w: %q exists", store.ErrPrecondition, key)
 		}
