@@ -24,7 +24,8 @@ target is reported, not failed.
 
 All servers are local processes on loopback on this one machine: MinIO A
 (region us, plain), MinIO B (region de, plain), MinIO S (SSE-S3:
-MINIO_KMS_SECRET_KEY and MINIO_KMS_AUTO_ENCRYPTION), local-kms, and the gateway
+MINIO_KMS_SECRET_KEY and MINIO_KMS_AUTO_ENCRYPTION), MinIO N (plain) and MinIO
+SN (SSE-S3), both started with --no-compat, local-kms, and the gateway
 binary itself (` + "`sealgate serve --roles api`" + `, log level warn, audit off), so the
 gateway's memory and allocations are its own. The benchmark client (gRPC and
 minio-go) runs in the test process on the same cores.
@@ -48,6 +49,12 @@ minio-go) runs in the test process on the same cores.
    10-second CPU profiles of the gateway uploading and reading the largest
    size over and over (DIR/upload.pprof, DIR/download.pprof, with the
    binary).
+1b. **Throughput, MinIO --no-compat**: scenario 1 at the first size, with a
+   second gateway whose region us is MinIO N, *direct* against MinIO N and
+   *sse* against MinIO SN: every store skips the MD5 of what it stores, as
+   docs/operations.md suggests for a MinIO that serves only sealgate.
+   *sse, default MinIO* (MinIO S, with the MD5) runs in the same rounds,
+   as what a user would run instead, and is reported without a target.
 2. **Small artifacts**: runs of N uploads of 4 KiB or 64 KiB by 1 worker
    (N = 200) or 64 concurrent workers (N = 1,000); *gateway* (gRPC, size
    declared, one chunk) against *direct* PutObject to MinIO A (one key

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -41,6 +42,10 @@ type gatewayProc struct {
 	// bucketUS and bucketDE are this gateway's own buckets, so that what one
 	// scenario leaves staged never reaches another's mover.
 	bucketUS, bucketDE string
+	// storeUS is a direct client of region us's MinIO, whose process is
+	// storePID.
+	storeUS  *minio.Core
+	storePID int
 	// ctx carries demo's dev token; client has its artifact and account
 	// services.
 	ctx    context.Context
@@ -58,6 +63,13 @@ var gateways atomic.Int64
 // AWS environment; its stderr goes to a log file that is logged when it
 // fails to start. It is stopped when t ends.
 func (h *harness) startGateway(t *testing.T) *gatewayProc {
+	t.Helper()
+	return h.startGatewayOn(t, h.a, h.directA)
+}
+
+// startGatewayOn starts a gateway whose region us is a bucket of us, which
+// direct is a client of (to remove what rounds leave staged).
+func (h *harness) startGatewayOn(t *testing.T, us *servers.MinIO, direct *minio.Core) *gatewayProc {
 	t.Helper()
 	dir := t.TempDir()
 	metricsPort := servers.FreePort(t)
@@ -78,7 +90,7 @@ regions:
   de: {endpoint: %q, bucket: %s, access_key_env: BENCH_DE_ACCESS_KEY, secret_key_env: BENCH_DE_SECRET_KEY}
 sip_zones: {us-west: us, de-fra: de}
 dev: {account: demo}
-`, filepath.Join(dir, "data"), metricsPort, revocationBound, h.kms.Region, h.kms.AccountID, h.a.Endpoint, bucketUS, h.b.Endpoint, bucketDE)
+`, filepath.Join(dir, "data"), metricsPort, revocationBound, h.kms.Region, h.kms.AccountID, us.Endpoint, bucketUS, h.b.Endpoint, bucketDE)
 	cfgPath := filepath.Join(dir, "sealgate.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -94,7 +106,7 @@ dev: {account: demo}
 	cmd := exec.Command(h.bin, "serve", "--config", cfgPath, "--roles", "api")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
-		"BENCH_US_ACCESS_KEY="+h.a.AccessKey, "BENCH_US_SECRET_KEY="+h.a.SecretKey,
+		"BENCH_US_ACCESS_KEY="+us.AccessKey, "BENCH_US_SECRET_KEY="+us.SecretKey,
 		"BENCH_DE_ACCESS_KEY="+h.b.AccessKey, "BENCH_DE_SECRET_KEY="+h.b.SecretKey)
 	cmd.Env = append(cmd.Env, h.kms.Env()...)
 	cmd.Stderr = logf
@@ -107,7 +119,7 @@ dev: {account: demo}
 		t.Fatal(err)
 	}
 	g := &gatewayProc{pid: cmd.Process.Pid, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),
-		bucketUS: bucketUS, bucketDE: bucketDE, done: make(chan struct{})}
+		bucketUS: bucketUS, bucketDE: bucketDE, storeUS: direct, storePID: us.PID(), done: make(chan struct{})}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)

@@ -86,16 +86,19 @@ func newPlan(quick bool) plan {
 type harness struct {
 	plan plan
 	bin  string // the sealgate binary
-	// a and b are the gateway's regions us and de; s runs SSE-S3.
-	a, b, s *servers.MinIO
-	kms     *servers.LocalKMS
-	// directA, directB and directS are clients configured like miniostore.
-	directA, directB, directS *minio.Core
+	// a and b are the gateway's regions us and de; s runs SSE-S3. n and sn
+	// are a plain and an SSE-S3 MinIO started with --no-compat (no MD5 of
+	// what they store), as docs/operations.md suggests for sealgate's.
+	a, b, s, n, sn *servers.MinIO
+	kms            *servers.LocalKMS
+	// directA, directB, directS, directN and directSN are clients
+	// configured like miniostore.
+	directA, directB, directS, directN, directSN *minio.Core
 	// payload is pseudo-random data as large as the largest artifact.
 	payload []byte
 }
 
-// newHarness starts MinIO A, B and S and local-kms, builds the gateway and
+// newHarness starts MinIO A, B, S, N and SN and local-kms, builds the gateway and
 // generates the payload. Everything stops when t ends.
 func newHarness(t *testing.T, p plan) *harness {
 	t.Helper()
@@ -103,12 +106,18 @@ func newHarness(t *testing.T, p plan) *harness {
 	h.a = servers.StartMinIO(t)
 	h.b = servers.StartMinIO(t)
 	h.s = servers.StartMinIO(t, servers.WithKMSSecretKey())
+	h.n = servers.StartMinIO(t, servers.WithNoCompat())
+	h.sn = servers.StartMinIO(t, servers.WithKMSSecretKey(), servers.WithNoCompat())
 	h.kms = servers.StartLocalKMS(t)
 	h.a.MakeBucket(t, bucketDirect)
 	h.s.MakeBucket(t, bucketSSE)
+	h.n.MakeBucket(t, bucketDirect)
+	h.sn.MakeBucket(t, bucketSSE)
 	h.directA = directClient(t, h.a)
 	h.directB = directClient(t, h.b)
 	h.directS = directClient(t, h.s)
+	h.directN = directClient(t, h.n)
+	h.directSN = directClient(t, h.sn)
 	h.bin = buildGateway(t)
 	size := p.memSize
 	for _, s := range p.largeSizes {

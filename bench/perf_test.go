@@ -34,6 +34,7 @@ func TestPerformance(t *testing.T) {
 		run  func(*testing.T, *report)
 	}{
 		{"1-throughput", h.throughput},
+		{"1b-throughput-no-compat", h.throughputNoCompat},
 		{"2-small-artifacts", h.smallArtifacts},
 		{"3-memory", h.memory},
 		{"4-kms-calls", h.kmsCalls},

@@ -11,6 +11,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/sealgate/sealgate/gateway/layout"
+	"github.com/sealgate/sealgate/integration/servers"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
 
@@ -25,34 +26,75 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// throughputSetup is what one throughput scenario compares: a gateway
+// whose region us is store, a direct client of store, and an SSE-S3 MinIO
+// with its client; sseDefault, when set, is a second SSE-S3 baseline
+// reported without a target.
+type throughputSetup struct {
+	scenario         string
+	sizes            []int64
+	gateway          *gatewayProc
+	store            *servers.MinIO
+	direct           *minio.Core
+	sse              *servers.MinIO
+	directSSE        *minio.Core
+	sseDefault       *servers.MinIO
+	directSSEDefault *minio.Core
+}
+
 // throughput measures upload and download MiB/s of large artifacts: the
 // gateway against direct unencrypted PutObject/GetObject on MinIO A and
 // against MinIO S's own SSE-S3 (scenario 1).
 func (h *harness) throughput(t *testing.T, rep *report) {
-	g := h.startGateway(t)
+	h.runThroughput(t, rep, throughputSetup{
+		scenario: "1 throughput", sizes: h.plan.largeSizes,
+		gateway: h.startGateway(t), store: h.a, direct: h.directA, sse: h.s, directSSE: h.directS,
+	})
+}
+
+// throughputNoCompat is scenario 1 with every MinIO started with
+// --no-compat (no MD5 of what it stores, as docs/operations.md suggests
+// for a MinIO that serves sealgate), at the first size only; SSE-S3 on a
+// default MinIO (MinIO S) is reported beside it, as what a user would run
+// instead.
+func (h *harness) throughputNoCompat(t *testing.T, rep *report) {
+	h.runThroughput(t, rep, throughputSetup{
+		scenario: "1b throughput, MinIO --no-compat", sizes: h.plan.largeSizes[:1],
+		gateway: h.startGatewayOn(t, h.n, h.directN), store: h.n, direct: h.directN, sse: h.sn, directSSE: h.directSN,
+		sseDefault: h.s, directSSEDefault: h.directS,
+	})
+}
+
+func (h *harness) runThroughput(t *testing.T, rep *report, su throughputSetup) {
+	g := su.gateway
 	ctx := context.Background()
-	for i, size := range h.plan.largeSizes {
+	for i, size := range su.sizes {
 		data := h.payload[:size]
 		key := fmt.Sprintf("large/%d", size)
 		vs := []variant{
 			{"gateway", func(int) (map[string]float64, error) {
-				return h.gatewayRoundTrip(g, cpuMeter{"gateway": g.pid, "store": h.a.PID(), "client": 0}, data)
+				return h.gatewayRoundTrip(g, cpuMeter{"gateway": g.pid, "store": g.storePID, "client": 0}, data)
 			}},
 			{"direct", func(int) (map[string]float64, error) {
-				return directRoundTrip(ctx, h.directA, cpuMeter{"store": h.a.PID(), "client": 0}, bucketDirect, key, data)
+				return directRoundTrip(ctx, su.direct, cpuMeter{"store": su.store.PID(), "client": 0}, bucketDirect, key, data)
 			}},
 			{"sse", func(int) (map[string]float64, error) {
-				return directRoundTrip(ctx, h.directS, cpuMeter{"store": h.s.PID(), "client": 0}, bucketSSE, key, data)
+				return directRoundTrip(ctx, su.directSSE, cpuMeter{"store": su.sse.PID(), "client": 0}, bucketSSE, key, data)
 			}},
 		}
-		s, err := interleave(t, "throughput "+sizeName(size), i == 0, h.plan.rounds, vs)
+		if su.sseDefault != nil {
+			vs = append(vs, variant{"sse, default MinIO", func(int) (map[string]float64, error) {
+				return directRoundTrip(ctx, su.directSSEDefault, cpuMeter{"store": su.sseDefault.PID(), "client": 0}, bucketSSE, key, data)
+			}})
+		}
+		s, err := interleave(t, su.scenario+" "+sizeName(size), i == 0, h.plan.rounds, vs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if dir := os.Getenv("SEALGATE_BENCH_PROFILE"); dir != "" && i == len(h.plan.largeSizes)-1 {
+		if dir := os.Getenv("SEALGATE_BENCH_PROFILE"); dir != "" && su.sseDefault == nil && i == len(su.sizes)-1 {
 			h.profileGateway(t, g, data, dir)
 		}
-		scenario := "1 throughput " + sizeName(size)
+		scenario := su.scenario + " " + sizeName(size)
 		for _, dir := range []string{"upload", "download"} {
 			// Wall clock: the gateway against what a user would pick
 			// instead, MinIO encrypting by itself.
@@ -62,7 +104,11 @@ func (h *harness) throughput(t *testing.T, rep *report) {
 			}
 			direct := rep.add(scenario, dir, "direct", "MiB/s", s.get("direct", dir)).baseline()
 			sse := rep.add(scenario, dir, "sse", "MiB/s", s.get("sse", dir)).vs(direct, ">=", 0)
-			rep.add(scenario, dir, "gateway", "MiB/s", s.get("gateway", dir)).vs(direct, ">=", 0).vs(sse, ">=", wantWall)
+			gw := rep.add(scenario, dir, "gateway", "MiB/s", s.get("gateway", dir)).vs(direct, ">=", 0).vs(sse, ">=", wantWall)
+			if su.sseDefault != nil {
+				def := rep.add(scenario, dir, "sse, default MinIO", "MiB/s", s.get("sse, default MinIO", dir)).vs(direct, ">=", 0)
+				gw.vs(def, ">=", 0)
+			}
 			// CPU per GiB of each process: the servers' sum (gateway and
 			// its store) against SSE-S3's store, the gateway alone against
 			// an absolute bound, and the store's work for the gateway
@@ -70,7 +116,11 @@ func (h *harness) throughput(t *testing.T, rep *report) {
 			m := dir + " server CPU"
 			sseCPU := rep.add(scenario, m, "sse", "s/GiB", s.get("sse", m)).baseline()
 			rep.add(scenario, m, "direct", "s/GiB", s.get("direct", m)).vs(sseCPU, "<=", 0)
-			rep.add(scenario, m, "gateway", "s/GiB", s.get("gateway", m)).vs(sseCPU, "<=", 1.0)
+			gwCPU := rep.add(scenario, m, "gateway", "s/GiB", s.get("gateway", m)).vs(sseCPU, "<=", 1.0)
+			if su.sseDefault != nil {
+				def := rep.add(scenario, m, "sse, default MinIO", "s/GiB", s.get("sse, default MinIO", m)).vs(sseCPU, "<=", 0)
+				gwCPU.vs(def, "<=", 0)
+			}
 			m = dir + " gateway CPU"
 			rep.add(scenario, m, "gateway", "s/GiB", s.get("gateway", m)).limit("<=", 1.2, "1.2 s/GiB")
 			m = dir + " store CPU"
@@ -129,14 +179,14 @@ func (h *harness) gatewayRoundTrip(g *gatewayProc, cpu cpuMeter, data []byte) (m
 	return out, nil
 }
 
-// removeStaged deletes an artifact's staged object directly from MinIO A,
+// removeStaged deletes an artifact's staged object directly from its store,
 // so that rounds do not fill the disk.
 func (h *harness) removeStaged(g *gatewayProc, name string) error {
 	ref, ok := layout.ParseArtifactName(name)
 	if !ok {
 		return fmt.Errorf("artifact name %q does not parse", name)
 	}
-	if err := h.directA.Client.RemoveObject(context.Background(), g.bucketUS, ref.StagingKey(), minio.RemoveObjectOptions{}); err != nil {
+	if err := g.storeUS.Client.RemoveObject(context.Background(), g.bucketUS, ref.StagingKey(), minio.RemoveObjectOptions{}); err != nil {
 		return fmt.Errorf("remove %s: %w", ref.StagingKey(), err)
 	}
 	return nil
