@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/sealgate/sealgate/gateway"
+	"github.com/sealgate/sealgate/gateway/chunks"
 	"github.com/sealgate/sealgate/gateway/gatewaytest"
 	"github.com/sealgate/sealgate/integration/servers"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
@@ -153,7 +154,7 @@ dev: {account: demo}
 	}
 	conn, err := grpc.NewClient(addr, append(gateway.ClientWindowOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gateway.MaxSendMsgSize), grpc.ForceCodecV2(gateway.ClientCodec())))...)
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gateway.MaxSendMsgSize), grpc.ForceCodecV2(chunks.ClientCodec())))...)
 	if err != nil {
 		t.Fatal(err)
 	}

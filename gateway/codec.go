@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"io"
 	"sync"
 
 	"google.golang.org/grpc/encoding"
@@ -9,6 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sealgate/sealgate/gateway/chunks"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
 
@@ -116,12 +116,6 @@ func (p *classPool) Put(b *[]byte) {
 	p.pools[c].Put(b)
 }
 
-// chunkPoolSize is the capacity of pooled chunk buffers; larger chunks (up
-// to MaxRecvMsgSize) get buffers of their own.
-const chunkPoolSize = 1 << 20
-
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkPoolSize); return &b }}
-
 // newChunkCodec wraps the registered proto codec.
 func newChunkCodec() encoding.CodecV2 {
 	return chunkCodec{CodecV2: encoding.GetCodecV2("proto")}
@@ -137,7 +131,7 @@ func (c chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.CodecV2.Unmarshal(data, v)
 	}
-	if chunk, ok := readBytesField(data, 2); ok {
+	if chunk, ok := chunks.ReadBytesField(data, 2); ok {
 		req.Reset()
 		req.Payload = &sealgatev1.UploadArtifactRequest_Chunk{Chunk: chunk}
 		return nil
@@ -146,74 +140,3 @@ func (c chunkCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	defer buf.Free()
 	return proto.Unmarshal(buf.ReadOnlyData(), req)
 }
-
-// readBytesField copies the bytes of a message that holds nothing but one
-// bytes field numbered num (an upload's or a read's chunk) into a chunk
-// buffer; it reports false for anything else, which goes to the standard
-// decoder.
-func readBytesField(data mem.BufferSlice, num protowire.Number) ([]byte, bool) {
-	// The tag and the length: at most 1 + 10 bytes.
-	var head [16]byte
-	r := data.Reader()
-	defer r.Close()
-	n, _ := io.ReadFull(r, head[:min(len(head), data.Len())])
-	got, typ, tn := protowire.ConsumeTag(head[:n])
-	if tn < 0 || got != num || typ != protowire.BytesType {
-		return nil, false
-	}
-	size, ln := protowire.ConsumeVarint(head[tn:n])
-	if ln < 0 || size != uint64(data.Len()-tn-ln) {
-		return nil, false
-	}
-	dst := chunkBuffer(int(size))
-	copy(dst, head[tn+ln:n])
-	if _, err := io.ReadFull(r, dst[n-tn-ln:]); err != nil {
-		releaseChunk(dst)
-		return nil, false
-	}
-	return dst, true
-}
-
-// chunkBuffer returns a buffer of n bytes, pooled when it fits.
-func chunkBuffer(n int) []byte {
-	if n > chunkPoolSize {
-		return make([]byte, n)
-	}
-	p := chunkPool.Get().(*[]byte)
-	return (*p)[:n]
-}
-
-// releaseChunk returns a chunk's buffer to the pool once nothing refers to
-// it any more.
-func releaseChunk(b []byte) {
-	if cap(b) == chunkPoolSize {
-		b = b[:cap(b)]
-		chunkPool.Put(&b)
-	}
-}
-
-// ClientCodec returns a client codec (grpc.ForceCodecV2) that decodes the
-// chunks of ReadArtifactResponse into pooled buffers, with one copy from
-// gRPC's receive buffers, instead of allocating one per message: a reader
-// of large artifacts then makes almost no garbage. Pass each chunk to
-// ReleaseReadChunk once done with it; a chunk not released is collected
-// as usual.
-func ClientCodec() encoding.CodecV2 { return clientCodec{encoding.GetCodecV2("proto")} }
-
-type clientCodec struct{ encoding.CodecV2 }
-
-func (c clientCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	resp, ok := v.(*sealgatev1.ReadArtifactResponse)
-	if !ok {
-		return c.CodecV2.Unmarshal(data, v)
-	}
-	if chunk, ok := readBytesField(data, 1); ok {
-		resp.Reset()
-		resp.Chunk = chunk
-		return nil
-	}
-	return c.CodecV2.Unmarshal(data, v)
-}
-
-// ReleaseReadChunk returns a chunk that ClientCodec decoded to its pool.
-func ReleaseReadChunk(b []byte) { releaseChunk(b) }

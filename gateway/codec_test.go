@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sealgate/sealgate/gateway/chunks"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
 
@@ -17,7 +18,7 @@ func TestChunkCodecDecodesLikeProto(t *testing.T) {
 		{Payload: &sealgatev1.UploadArtifactRequest_Chunk{Chunk: []byte{}}},
 		{Payload: &sealgatev1.UploadArtifactRequest_Chunk{Chunk: []byte("tiny")}},
 		{Payload: &sealgatev1.UploadArtifactRequest_Chunk{Chunk: bytes.Repeat([]byte{9}, 200)}},
-		{Payload: &sealgatev1.UploadArtifactRequest_Chunk{Chunk: make([]byte, 2*chunkPoolSize)}},
+		{Payload: &sealgatev1.UploadArtifactRequest_Chunk{Chunk: make([]byte, 2*chunks.PoolSize)}},
 		{Payload: &sealgatev1.UploadArtifactRequest_Header{Header: &sealgatev1.UploadHeader{SipZone: "us-west", Labels: map[string]string{"a": "b"}}}},
 	} {
 		wire, err := proto.Marshal(msg)
@@ -35,7 +36,7 @@ func TestChunkCodecDecodesLikeProto(t *testing.T) {
 			if !proto.Equal(got, msg) {
 				t.Fatalf("decoded from %d buffers: %.60v, want %.60v", len(data), got, msg)
 			}
-			releaseChunk(got.GetChunk())
+			chunks.Release(got.GetChunk())
 		}
 	}
 	// A chunk message with another field after the chunk is not only a
@@ -87,7 +88,7 @@ func BenchmarkUploadChunkDecode(b *testing.B) {
 		if err := c.Unmarshal(data, req); err != nil {
 			b.Fatal(err)
 		}
-		releaseChunk(req.GetChunk())
+		chunks.Release(req.GetChunk())
 	}
 }
 
@@ -153,7 +154,7 @@ func TestClassPoolSizes(t *testing.T) {
 // The client codec decodes a read's messages like the standard codec,
 // chunks into pooled buffers.
 func TestClientCodecDecodesReadMessages(t *testing.T) {
-	c := ClientCodec()
+	c := chunks.ClientCodec()
 	for _, msg := range []*sealgatev1.ReadArtifactResponse{
 		{Chunk: bytes.Repeat([]byte("r"), 700<<10)},
 		{Chunk: []byte("x")},
@@ -171,6 +172,6 @@ func TestClientCodecDecodesReadMessages(t *testing.T) {
 		if !proto.Equal(got, msg) {
 			t.Fatalf("decoded %.60v, want %.60v", got, msg)
 		}
-		ReleaseReadChunk(got.GetChunk())
+		chunks.Release(got.GetChunk())
 	}
 }

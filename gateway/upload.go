@@ -11,6 +11,7 @@ import (
 
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/chunks"
 	"github.com/sealgate/sealgate/gateway/layout"
 	"github.com/sealgate/sealgate/gateway/lifecycle"
 	"github.com/sealgate/sealgate/gateway/limits"
@@ -373,7 +374,7 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 			return 0, abort(sizeMismatch(plan.declared, n, "more"))
 		}
 		_, werr := sink.Write(chunk)
-		releaseChunk(chunk) // the sealer has copied it
+		chunks.Release(chunk) // the sealer has copied it
 		if werr != nil {
 			return 0, abort(redactionError(werr))
 		}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
+	"github.com/sealgate/sealgate/gateway/chunks"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
 
@@ -79,7 +80,11 @@ func (g *globalFlags) connect(cmd string) (*client, error) {
 	conn, err := grpc.NewClient(target, append(opts,
 		grpc.WithTransportCredentials(transport),
 		grpc.WithPerRPCCredentials(bearer{token: token, secure: g.tls}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
+		// Read chunks are decoded into pooled buffers, which copyStream
+		// releases once written: a read then makes almost no garbage
+		// (measured: 2.0 CPU seconds per GiB read with the standard
+		// codec, docs/performance.md).
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize), grpc.ForceCodecV2(chunks.ClientCodec())),
 		// Large flow-control windows, as the gateway uses (gateway.StreamWindow).
 		grpc.WithInitialWindowSize(4<<20),
 		grpc.WithInitialConnWindowSize(16<<20),

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/sealgate/sealgate/gateway/chunks"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
 
@@ -82,7 +83,9 @@ func copyStream(w io.Writer, stream sealgatev1.ArtifactService_ReadArtifactClien
 	msg := first
 	for msg != nil {
 		if chunk := msg.GetChunk(); len(chunk) > 0 {
-			if _, err := w.Write(chunk); err != nil {
+			_, err := w.Write(chunk)
+			chunks.Release(chunk) // written: the buffer goes back to the pool
+			if err != nil {
 				return fmt.Errorf("write output: %w", err)
 			}
 			n += int64(len(chunk))

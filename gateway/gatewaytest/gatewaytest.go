@@ -18,6 +18,7 @@ import (
 
 	"github.com/sealgate/sealgate/gateway"
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/chunks"
 	"github.com/sealgate/sealgate/gateway/config"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
@@ -69,7 +70,7 @@ func Start(t testing.TB, mutate func(*config.Config)) *Env {
 	go srv.Serve(lis)
 	conn, err := grpc.NewClient(lis.Addr().String(), append(gateway.ClientWindowOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gateway.MaxSendMsgSize), grpc.ForceCodecV2(gateway.ClientCodec())))...)
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(gateway.MaxSendMsgSize), grpc.ForceCodecV2(chunks.ClientCodec())))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func (e *Env) Read(ctx context.Context, name string, w io.Writer) (*sealgatev1.A
 			a = msg.GetArtifact()
 		}
 		_, err = w.Write(msg.GetChunk())
-		gateway.ReleaseReadChunk(msg.GetChunk())
+		chunks.Release(msg.GetChunk())
 		if err != nil {
 			return a, err
 		}
