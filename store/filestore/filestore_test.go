@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -472,6 +473,88 @@ func TestPutWhileItsDirectoryIsRemoved(t *testing.T) {
 		}
 		if got, err := os.ReadFile(filepath.Join(b.Dir(), "a", "b", "x")); err != nil || string(got) != "halfdone" {
 			t.Errorf("a/b/x = %q, %v; want halfdone", got, err)
+		}
+	})
+}
+
+// TestPutIntoARecreatedDirectorySyncsItsEntry: while an unnamed file is
+// written, its directory is removed (a Delete of its last object) and made
+// again by another writer that has not yet synced the parent. The Put must
+// not link into the new directory on the strength of the old one's sync: it
+// syncs the parent itself before it answers.
+func TestPutIntoARecreatedDirectorySyncsItsEntry(t *testing.T) {
+	b := openTemp(t)
+	if !b.unnamed {
+		t.Skip("named temporary files keep their directory")
+	}
+	ctx := t.Context()
+	if err := b.Put(ctx, "a/y", strings.NewReader("y"), 1); err != nil {
+		t.Fatal(err)
+	}
+	var synced []string
+	syncDir = func(dir string) error {
+		rel, _ := filepath.Rel(b.Dir(), dir)
+		synced = append(synced, filepath.ToSlash(rel))
+		return syncDirOS(dir)
+	}
+	t.Cleanup(func() { syncDir = syncDirOS })
+	r := io.MultiReader(strings.NewReader("half"), readerFunc(func([]byte) (int, error) {
+		if err := b.Delete(ctx, "a/y"); err != nil {
+			return 0, err
+		}
+		if err := os.Mkdir(filepath.Join(b.Dir(), "a"), dirMode); err != nil {
+			return 0, err // a was not removed: the test sets up nothing
+		}
+		synced = nil
+		return 0, io.EOF
+	}), strings.NewReader("done"))
+	if err := b.Put(ctx, "a/x", r, 8); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(synced, ".") {
+		t.Errorf("Put(a/x) into a remade a synced %q, want the root (a's parent) among them", synced)
+	}
+	if got, err := os.ReadFile(filepath.Join(b.Dir(), "a", "x")); err != nil || string(got) != "halfdone" {
+		t.Errorf("a/x = %q, %v; want halfdone", got, err)
+	}
+}
+
+// TestWritesCloseTheirDescriptors: a write holds a file and, when the file
+// is unnamed, its directory open; both are closed once it ends, stored or
+// not.
+func TestWritesCloseTheirDescriptors(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts /proc/self/fd")
+	}
+	tempModes(t, func(t *testing.T, open func(*testing.T) *Bucket) {
+		b := open(t)
+		ctx := t.Context()
+		fds := func() int {
+			entries, err := os.ReadDir("/proc/self/fd")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(entries)
+		}
+		before := fds()
+		for i := range 50 {
+			key := fmt.Sprintf("d/%d", i)
+			if err := b.Put(ctx, key, strings.NewReader("x"), 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Put(ctx, key, strings.NewReader("y"), 1); err != nil { // replaces
+				t.Fatal(err)
+			}
+			if _, err := b.Swap(ctx, key+"-c", []byte("z"), ""); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Swap(ctx, key+"-c", []byte("z"), ""); !errors.Is(err, store.ErrPrecondition) {
+				t.Fatalf("second create of %s-c = %v, want ErrPrecondition", key, err)
+			}
+			b.Put(ctx, key+"-short", strings.NewReader("x"), 2) // fails: size mismatch
+		}
+		if after := fds(); after > before+5 {
+			t.Errorf("%d descriptors open after 250 writes, %d before", after, before)
 		}
 	})
 }

@@ -85,7 +85,7 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, size int64) e
 		return fmt.Errorf("store: put %q: %w", key, err)
 	}
 	committed = true
-	f.Close()
+	f.discard()
 	// The object is in place; a failure here means only that its
 	// durability is unknown, which the caller must not acknowledge.
 	if err := b.syncs.sync(filepath.Dir(final)); err != nil {

@@ -78,7 +78,14 @@ func (b *Bucket) create(ctx context.Context, key string, data []byte) (string, e
 	if err != nil {
 		return "", err
 	}
-	defer f.discard()
+	final := b.path(key)
+	installed := false
+	defer func() {
+		f.discard()
+		if !installed {
+			b.removeEmptyDirs(filepath.Dir(final))
+		}
+	}()
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
@@ -86,13 +93,13 @@ func (b *Bucket) create(ctx context.Context, key string, data []byte) (string, e
 	if err != nil {
 		return "", fmt.Errorf("store: create %q: %w", key, err)
 	}
-	final := b.path(key)
 	if err := b.install(f, key, false); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return "", fmt.Errorf("%w: %q exists", store.ErrPrecondition, key)
 		}
 		return "", fmt.Errorf("store: create %q: %w", key, err)
 	}
+	installed = true
 	if err := b.syncs.sync(filepath.Dir(final)); err != nil {
 		return "", fmt.Errorf("store: create %q: sync directory: %w", key, err)
 	}
