@@ -558,3 +558,44 @@ func TestWritesCloseTheirDescriptors(t *testing.T) {
 		}
 	})
 }
+
+// TestDirectoriesChangedByAnotherProcess: another process (another Bucket
+// on the folder) removes directories this bucket made and synced, or puts
+// an object in the place of one; the next Put makes them again, or reports
+// the collision.
+func TestDirectoriesChangedByAnotherProcess(t *testing.T) {
+	tempModes(t, func(t *testing.T, open func(*testing.T) *Bucket) {
+		b := open(t)
+		other, err := Open(b.Dir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := t.Context()
+		put := func(b *Bucket, key string) error {
+			return b.Put(ctx, key, strings.NewReader(key), int64(len(key)))
+		}
+		if err := put(b, "a/b/x"); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Delete(ctx, "a/b/x"); err != nil { // removes a/b and a
+			t.Fatal(err)
+		}
+		if err := put(b, "a/b/y"); err != nil {
+			t.Fatalf("Put(a/b/y) after another process removed a/b = %v, want nil", err)
+		}
+		if _, err := b.Swap(ctx, "a/b/z", []byte("z"), ""); err != nil {
+			t.Fatalf("create a/b/z = %v, want nil", err)
+		}
+		for _, key := range []string{"a/b/y", "a/b/z"} {
+			if err := other.Delete(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := put(other, "a/b"); err != nil { // an object where b made a directory
+			t.Fatal(err)
+		}
+		if err := put(b, "a/b/w"); !errors.Is(err, store.ErrInvalidKey) {
+			t.Errorf("Put(a/b/w) with an object at a/b = %v, want ErrInvalidKey", err)
+		}
+	})
+}
