@@ -43,10 +43,8 @@ type gatewayProc struct {
 	// bucketUS and bucketDE are this gateway's own buckets, so that what one
 	// scenario leaves staged never reaches another's mover.
 	bucketUS, bucketDE string
-	// storeUS is a direct client of region us's MinIO, whose process is
-	// storePID.
-	storeUS  *minio.Core
-	storePID int
+	// storeUS is a direct client of region us's MinIO.
+	storeUS *minio.Core
 	// ctx carries demo's dev token; client has its artifact and account
 	// services.
 	ctx    context.Context
@@ -120,7 +118,7 @@ dev: {account: demo}
 		t.Fatal(err)
 	}
 	g := &gatewayProc{pid: cmd.Process.Pid, metricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort),
-		bucketUS: bucketUS, bucketDE: bucketDE, storeUS: direct, storePID: us.PID(), done: make(chan struct{})}
+		bucketUS: bucketUS, bucketDE: bucketDE, storeUS: direct, done: make(chan struct{})}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)

@@ -73,7 +73,7 @@ func (h *harness) runThroughput(t *testing.T, rep *report, su throughputSetup) {
 		key := fmt.Sprintf("large/%d", size)
 		vs := []variant{
 			{"gateway", func(int) (map[string]float64, error) {
-				return h.gatewayRoundTrip(g, cpuMeter{"gateway": g.pid, "store": g.storePID, "client": 0}, data)
+				return h.gatewayRoundTrip(g, cpuMeter{"gateway": g.pid, "store": su.store.PID(), "client": 0}, data)
 			}},
 			{"direct", func(int) (map[string]float64, error) {
 				return directRoundTrip(ctx, su.direct, cpuMeter{"store": su.store.PID(), "client": 0}, bucketDirect, key, data)

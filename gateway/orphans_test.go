@@ -163,10 +163,7 @@ func TestRetryFinishesARemovalThatFailed(t *testing.T) {
 // attempt died and the client gave up) takes its unacknowledged artifact
 // with it, unless a legal hold keeps it.
 func TestOldRequestClaimsAreSwept(t *testing.T) {
-	var offset atomic.Int64
-	env := gatewaytest.Start(t, func(cfg *config.Config) {
-		cfg.Clock = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	})
+	env, offset := startWithClockOffset(t)
 	ctx := env.Ctx(t, "demo")
 	kept := callHeader("us-west")
 	kept.EngagementId, kept.RequestId = "claims-kept", "req-kept"
@@ -233,10 +230,7 @@ func TestOldRequestClaimsAreSwept(t *testing.T) {
 // store an attempt that the sweep would then delete or orphan; after the
 // sweep, a retry stores anew.
 func TestSweeperFencesTheClaimItExpires(t *testing.T) {
-	var offset atomic.Int64
-	env := gatewaytest.Start(t, func(cfg *config.Config) {
-		cfg.Clock = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	})
+	env, offset := startWithClockOffset(t)
 	ctx := env.Ctx(t, "demo")
 	h := callHeader("us-west")
 	h.EngagementId, h.RequestId = "fenced", "req-fenced"
@@ -275,10 +269,7 @@ func TestSweeperFencesTheClaimItExpires(t *testing.T) {
 // refused; after it, the retry takes the claim over and purges what the
 // fence names, as for a dead attempt.
 func TestRetryTakesOverTheFenceOfASweeperThatDied(t *testing.T) {
-	var offset atomic.Int64
-	env := gatewaytest.Start(t, func(cfg *config.Config) {
-		cfg.Clock = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	})
+	env, offset := startWithClockOffset(t)
 	ctx := env.Ctx(t, "demo")
 	h := callHeader("us-west")
 	h.EngagementId, h.RequestId = "fence-left", "req-fence-left"
@@ -300,4 +291,14 @@ func TestRetryTakesOverTheFenceOfASweeperThatDied(t *testing.T) {
 	if got := engagementArtifacts(t, env, ctx, "fence-left"); len(got) != 1 || got[0] != a.GetName() || a.GetName() == dead {
 		t.Fatalf("artifacts %v, want only the new %s (the dead attempt %s purged)", got, a.GetName(), dead)
 	}
+}
+
+// startWithClockOffset starts a gateway whose clock runs offset (in
+// nanoseconds) ahead of the real one, so that a test can jump days ahead.
+func startWithClockOffset(t *testing.T) (*gatewaytest.Env, *atomic.Int64) {
+	offset := new(atomic.Int64)
+	env := gatewaytest.Start(t, func(cfg *config.Config) {
+		cfg.Clock = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
+	return env, offset
 }

@@ -173,5 +173,3 @@ func (t *tempFile) discard() {
 		t.dir.Close()
 	}
 }
-
-func randomSuffix() uint64 { return rand.Uint64() }

@@ -2,6 +2,7 @@ package filestore
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -70,7 +71,7 @@ func unnamedFilesWork(dir string) bool {
 		return false
 	}
 	defer f.Close()
-	name := fmt.Sprintf("%s-probe-%d", store.TempPrefix, randomSuffix())
+	name := fmt.Sprintf("%s-probe-%d", store.TempPrefix, rand.Uint64())
 	if linkUnnamedAt(f, d, name) != nil {
 		return false
 	}
