@@ -6,8 +6,9 @@
 // fsyncs it, gives it the final name and fsyncs the directory, so readers
 // only ever see complete objects and an acknowledged object survives a crash.
 // On Linux the temporary file is unnamed (O_TMPFILE) until then, so a crash
-// while it is written leaves nothing behind; elsewhere, or on a file system without unnamed
-// files, it is named with store.TempPrefix in the object's own directory.
+// while it is written leaves nothing behind; elsewhere, or on a file system
+// without unnamed files, it is named with store.TempPrefix in the object's
+// own directory.
 //
 // Because objects are files, a file store cannot hold both a key and keys
 // below it ("a" and "a/b"): such a Put fails with an error wrapping

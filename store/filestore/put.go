@@ -60,8 +60,8 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, size int64) e
 	final := b.path(key)
 	committed := false
 	defer func() {
+		f.discard()
 		if !committed {
-			f.discard()
 			b.removeEmptyDirs(filepath.Dir(final))
 		}
 	}()
@@ -85,7 +85,6 @@ func (b *Bucket) put(ctx context.Context, key string, r io.Reader, size int64) e
 		return fmt.Errorf("store: put %q: %w", key, err)
 	}
 	committed = true
-	f.discard()
 	// The object is in place; a failure here means only that its
 	// durability is unknown, which the caller must not acknowledge.
 	if err := b.syncs.sync(filepath.Dir(final)); err != nil {
