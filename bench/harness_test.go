@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,25 +154,35 @@ func buildGateway(t *testing.T) string {
 // headers and two attempts per request.
 func directClient(t *testing.T, m *servers.MinIO) *minio.Core {
 	t.Helper()
-	transport, err := minio.DefaultTransport(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	transport.DialContext = (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	transport.TLSHandshakeTimeout = 5 * time.Second
-	transport.ResponseHeaderTimeout = 30 * time.Second
-	c, err := minio.New(m.Endpoint, &minio.Options{
-		Creds:           credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
-		Transport:       transport,
-		Region:          m.Region,
-		TrailingHeaders: true,
-		MaxRetries:      2,
-	})
+	c, transport, err := newDirectClient(m.Endpoint, m.Region, m.AccessKey, m.SecretKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(transport.CloseIdleConnections)
-	return &minio.Core{Client: c}
+	return c
+}
+
+// newDirectClient is directClient for a process without a test: the
+// relay.
+func newDirectClient(endpoint, region, accessKey, secretKey string) (*minio.Core, *http.Transport, error) {
+	transport, err := minio.DefaultTransport(false)
+	if err != nil {
+		return nil, nil, err
+	}
+	transport.DialContext = (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	transport.TLSHandshakeTimeout = 5 * time.Second
+	transport.ResponseHeaderTimeout = 30 * time.Second
+	c, err := minio.New(endpoint, &minio.Options{
+		Creds:           credentials.NewStaticV4(accessKey, secretKey, ""),
+		Transport:       transport,
+		Region:          region,
+		TrailingHeaders: true,
+		MaxRetries:      2,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return &minio.Core{Client: c}, transport, nil
 }
 
 // putOptions are the options miniostore gives an upload of known size up

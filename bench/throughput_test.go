@@ -40,6 +40,9 @@ type throughputSetup struct {
 	directSSE        *minio.Core
 	sseDefault       *servers.MinIO
 	directSSEDefault *minio.Core
+	// relay, when set, is a relay in front of store, measured beside the
+	// gateway as the floor of any process in its place (relay_test.go).
+	relay *relayProc
 }
 
 // throughput measures upload and download MiB/s of large artifacts: the
@@ -61,7 +64,7 @@ func (h *harness) throughputNoCompat(t *testing.T, rep *report) {
 	h.runThroughput(t, rep, throughputSetup{
 		scenario: "1b throughput, MinIO --no-compat", sizes: h.plan.largeSizes[:1],
 		gateway: h.startGatewayOn(t, h.n, h.directN), store: h.n, direct: h.directN, sse: h.sn, directSSE: h.directSN,
-		sseDefault: h.s, directSSEDefault: h.directS,
+		sseDefault: h.s, directSSEDefault: h.directS, relay: startRelay(t, h.n),
 	})
 }
 
@@ -87,6 +90,11 @@ func (h *harness) runThroughput(t *testing.T, rep *report, su throughputSetup) {
 				return directRoundTrip(ctx, su.directSSEDefault, cpuMeter{"store": su.sseDefault.PID(), "client": 0}, bucketSSE, key, data)
 			}})
 		}
+		for _, rv := range relayVariants(su.relay) {
+			vs = append(vs, variant{rv.name, func(int) (map[string]float64, error) {
+				return su.relay.roundTrip(cpuMeter{"gateway": su.relay.pid, "store": su.store.PID(), "client": 0}, "relay/"+key, data, rv.aes)
+			}})
+		}
 		s, err := interleave(t, su.scenario+" "+sizeName(size), i == 0, h.plan.rounds, vs)
 		if err != nil {
 			t.Fatal(err)
@@ -109,6 +117,9 @@ func (h *harness) runThroughput(t *testing.T, rep *report, su throughputSetup) {
 				def := rep.add(scenario, dir, "sse, default MinIO", "MiB/s", s.get("sse, default MinIO", dir)).vs(direct, ">=", 0)
 				gw.vs(def, ">=", 0)
 			}
+			for _, rv := range relayVariants(su.relay) {
+				rep.add(scenario, dir, rv.name, "MiB/s", s.get(rv.name, dir)).vs(direct, ">=", 0).vs(sse, ">=", 0)
+			}
 			// CPU per GiB of each process: the servers' sum (gateway and
 			// its store) against SSE-S3's store, the gateway alone against
 			// an absolute bound, and the store's work for the gateway
@@ -121,18 +132,42 @@ func (h *harness) runThroughput(t *testing.T, rep *report, su throughputSetup) {
 				def := rep.add(scenario, m, "sse, default MinIO", "s/GiB", s.get("sse, default MinIO", m)).vs(sseCPU, "<=", 0)
 				gwCPU.vs(def, "<=", 0)
 			}
+			for _, rv := range relayVariants(su.relay) {
+				rep.add(scenario, m, rv.name, "s/GiB", s.get(rv.name, m)).vs(sseCPU, "<=", 0)
+			}
 			m = dir + " gateway CPU"
 			rep.add(scenario, m, "gateway", "s/GiB", s.get("gateway", m)).limit("<=", 1.2, "1.2 s/GiB")
+			for _, rv := range relayVariants(su.relay) {
+				rep.add(scenario, m, rv.name, "s/GiB", s.get(rv.name, m))
+			}
 			m = dir + " store CPU"
 			directStore := rep.add(scenario, m, "direct", "s/GiB", s.get("direct", m)).baseline()
 			rep.add(scenario, m, "sse", "s/GiB", s.get("sse", m)).vs(directStore, "<=", 0)
 			rep.add(scenario, m, "gateway", "s/GiB", s.get("gateway", m)).vs(directStore, "<=", 1.1)
+			for _, rv := range relayVariants(su.relay) {
+				rep.add(scenario, m, rv.name, "s/GiB", s.get(rv.name, m)).vs(directStore, "<=", 0)
+			}
 			m = dir + " client CPU"
 			directClient := rep.add(scenario, m, "direct", "s/GiB", s.get("direct", m)).baseline()
 			rep.add(scenario, m, "sse", "s/GiB", s.get("sse", m)).vs(directClient, "<=", 0)
 			rep.add(scenario, m, "gateway", "s/GiB", s.get("gateway", m)).vs(directClient, "<=", 0)
 		}
 	}
+}
+
+// relayVariants names the variants of a relay: without and with AES-GCM;
+// none without a relay.
+func relayVariants(r *relayProc) []struct {
+	name string
+	aes  bool
+} {
+	if r == nil {
+		return nil
+	}
+	return []struct {
+		name string
+		aes  bool
+	}{{"relay", false}, {"relay + AES-GCM", true}}
 }
 
 // gatewayRoundTrip uploads data through the gateway with its size declared,
