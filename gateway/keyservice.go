@@ -193,7 +193,7 @@ func (s *keyService) RewrapArtifacts(req *sealgatev1.RewrapArtifactsRequest, str
 	}
 	prog := &sealgatev1.RewrapArtifactsResponse{ArtifactsTotal: total, ResumeToken: req.GetResumeToken()}
 	for n := 0; ; {
-		batch, exhausted, err := g.listBatch(ctx, account, cursor, 100)
+		batch, next, _, exhausted, err := g.listBatch(ctx, account, cursor, 100)
 		if err != nil {
 			return g.toStatus(ctx, "rewrap", err)
 		}
@@ -225,6 +225,7 @@ func (s *keyService) RewrapArtifacts(req *sealgatev1.RewrapArtifactsRequest, str
 		if exhausted {
 			break
 		}
+		cursor = max(cursor, next) // past keys that are not artifacts
 	}
 	g.log.InfoContext(ctx, "artifacts re-wrapped", "account", account, "done", prog.ArtifactsDone,
 		"skipped", prog.ArtifactsSkipped, "failed", prog.ArtifactsFailed, "mode", mode.String())
@@ -326,15 +327,15 @@ func (g *Gateway) countArtifacts(ctx context.Context, account string) (int64, er
 	var n int64
 	cursor := ""
 	for {
-		batch, exhausted, err := g.listBatch(ctx, account, cursor, 1000)
+		batch, next, _, exhausted, err := g.listBatch(ctx, account, cursor, 1000)
 		if err != nil {
 			return 0, err
 		}
 		n += int64(len(batch))
-		if exhausted || len(batch) == 0 {
+		if exhausted {
 			return n, nil
 		}
-		cursor = batch[len(batch)-1].id
+		cursor = next
 	}
 }
 

@@ -71,10 +71,11 @@ func (s *artifactService) ListArtifacts(ctx context.Context, req *sealgatev1.Lis
 	resp := &sealgatev1.ListArtifactsResponse{}
 	scanned := 0
 	for len(resp.Artifacts) < size && scanned < maxScanPerPage {
-		batch, exhausted, err := g.listBatch(ctx, account, cursor, size)
+		batch, next, skipped, exhausted, err := g.listBatch(ctx, account, cursor, size)
 		if err != nil {
 			return nil, g.toStatus(ctx, "list", err)
 		}
+		scanned += skipped
 		for _, e := range batch {
 			if t, ok := layout.IDTime(e.id); ok && !end.IsZero() && !t.Before(end) {
 				return resp, nil // ids are time ordered: nothing later can match
@@ -107,24 +108,37 @@ func (s *artifactService) ListArtifacts(ctx context.Context, req *sealgatev1.Lis
 				}
 			}
 		}
-		if exhausted && (len(batch) == 0 || cursor == lastID(batch)) {
+		consumed := len(batch) == 0 || cursor == lastID(batch)
+		if exhausted && consumed {
 			return resp, nil
+		}
+		if consumed && next > cursor {
+			// Past keys that are not artifacts (the mover's marker, say):
+			// a batch of them must still move the listing on.
+			cursor = next
 		}
 	}
 	resp.NextPageToken = encodePageToken(cursor)
 	return resp, nil
 }
 
-// listBatch returns up to n entries with ids after cursor, merged across
-// every region's staging and storage prefixes. exhausted is true when no
-// source has more beyond the returned entries.
-func (g *Gateway) listBatch(ctx context.Context, account, cursor string, n int) ([]listEntry, bool, error) {
+// listBatch returns up to n entries with ids after cursor, in id order,
+// merged across every region's staging and storage prefixes. Each source
+// is listed n keys at a time, and keys that are not artifacts are skipped
+// (counted in skipped), so a source can yield fewer than n entries while
+// holding more: no entry past the last key listed of such a source is
+// returned, since that source may hold smaller ids not listed yet. next is
+// where the following batch starts once every entry returned is taken: the
+// last key listed of the source read least far, which is past the skipped
+// keys. exhausted is true when no source holds more beyond the entries
+// returned.
+func (g *Gateway) listBatch(ctx context.Context, account, cursor string, n int) (out []listEntry, next string, skipped int, exhausted bool, err error) {
 	byID := map[string]listEntry{}
-	exhausted := true
+	frontier, bounded := "", false
 	for _, region := range g.cfg.Topology.Regions() {
 		b, err := g.cfg.Topology.Bucket(region)
 		if err != nil {
-			return nil, false, err
+			return nil, "", 0, false, err
 		}
 		for _, area := range []struct {
 			prefix string
@@ -139,15 +153,18 @@ func (g *Gateway) listBatch(ctx context.Context, account, cursor string, n int) 
 			}
 			objs, err := b.List(ctx, area.prefix, after, n)
 			if err != nil {
-				return nil, false, err
+				return nil, "", 0, false, err
 			}
 			if len(objs) == n {
-				exhausted = false
+				if last := strings.TrimPrefix(objs[n-1].Key, area.prefix); !bounded || last < frontier {
+					frontier, bounded = last, true
+				}
 			}
 			for _, o := range objs {
 				id := strings.TrimPrefix(o.Key, area.prefix)
 				st, sr, ok := layout.ParseArtifactID(id)
 				if !ok {
+					skipped++
 					continue
 				}
 				prev, seen := byID[id]
@@ -158,15 +175,19 @@ func (g *Gateway) listBatch(ctx context.Context, account, cursor string, n int) 
 			}
 		}
 	}
-	out := make([]listEntry, 0, len(byID))
+	out = make([]listEntry, 0, len(byID))
 	for _, e := range byID {
-		out = append(out, e)
+		if !bounded || e.id <= frontier {
+			out = append(out, e)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	next, exhausted = frontier, !bounded
 	if len(out) > n {
 		out, exhausted = out[:n], false
+		next = out[n-1].id
 	}
-	return out, exhausted, nil
+	return out, next, skipped, exhausted, nil
 }
 
 func lastID(b []listEntry) string {

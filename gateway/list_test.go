@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -138,5 +140,67 @@ func TestListSkipsADamagedObject(t *testing.T) {
 	resp, err := env.Artifacts.ListArtifacts(ctx, &sealgatev1.ListArtifactsRequest{Parent: "accounts/demo"})
 	if err != nil || len(resp.GetArtifacts()) != 1 || resp.GetArtifacts()[0].GetName() != b.GetName() {
 		t.Fatalf("list with one damaged object: %v, %v; want the intact one", resp, err)
+	}
+}
+
+// Keys that are not artifacts (the mover's .keep marker in a staging
+// folder) must neither stall a listing nor let it skip artifacts: a page
+// of them moves the cursor on, and a source whose listed keys were mostly
+// such keys bounds what the other sources may contribute to a batch.
+func TestListGoesPastKeysThatAreNotArtifacts(t *testing.T) {
+	env := gatewaytest.Start(t, nil)
+	ctx, cancel := context.WithTimeout(env.Ctx(t, "demo"), 10*time.Second)
+	defer cancel()
+	staging := filepath.Join(env.DataDir, "regions", "us", "staging", "demo")
+	if err := os.MkdirAll(staging, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// What the mover's keepDir leaves once it has moved an account's first
+	// artifact; after every artifact is purged it is all there is.
+	if err := os.WriteFile(filepath.Join(staging, ".keep"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int32{1, 2} {
+		resp, err := env.Artifacts.ListArtifacts(ctx, &sealgatev1.ListArtifactsRequest{Parent: "accounts/demo", PageSize: size})
+		if err != nil || len(resp.GetArtifacts()) != 0 || resp.GetNextPageToken() != "" {
+			t.Fatalf("page_size %d over only a .keep marker: %v, %v; want an empty, final page", size, resp, err)
+		}
+	}
+
+	// Staging holds .keep, a1 and a2; storage holds a3 (moved by hand, as
+	// the mover would). Listed two keys at a time, staging yields only a1
+	// while storage yields a3: a2 must still come between them.
+	var want []string
+	for i := range 3 {
+		a := mustUpload(t, env, ctx, callHeader("us-west"), []byte{byte(i)})
+		want = append(want, a.GetName())
+		time.Sleep(2 * time.Millisecond)
+	}
+	id := filepath.Base(want[2])
+	stored := filepath.Join(env.DataDir, "regions", "us", "artifacts", "demo")
+	if err := os.MkdirAll(stored, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(staging, id), filepath.Join(stored, id)); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int32{1, 2, 3} {
+		var got []string
+		tok := ""
+		for pages := 0; ; pages++ {
+			resp, err := env.Artifacts.ListArtifacts(ctx, &sealgatev1.ListArtifactsRequest{Parent: "accounts/demo", PageSize: size, PageToken: tok})
+			if err != nil {
+				t.Fatalf("page_size %d, page %d: %v", size, pages, err)
+			}
+			for _, a := range resp.GetArtifacts() {
+				got = append(got, a.GetName())
+			}
+			if tok = resp.GetNextPageToken(); tok == "" || pages > 10 {
+				break
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("page_size %d listed %v, want %v", size, got, want)
+		}
 	}
 }
