@@ -97,6 +97,20 @@ type textTransform struct {
 	result   redact.Result
 }
 
+// memory is the most the transform holds at once beyond a stream's own
+// buffers, for content of n bytes (-1: unknown): nothing for the text
+// formats, which it rewrites a window at a time; a Transcribe transcript
+// is parsed whole.
+func (x *textTransform) memory(n int64) int64 {
+	if x == nil || x.format != redact.TranscribeJSON {
+		return 0
+	}
+	if n < 0 {
+		n = redact.MaxJSON
+	}
+	return redact.JSONMemory(n)
+}
+
 func (x *textTransform) writer(dst io.Writer) io.WriteCloser {
 	return redact.NewWriter(dst, x.format, x.detector, x.repl, &x.result)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/sealgate/sealgate/gateway/auth"
 	"github.com/sealgate/sealgate/gateway/config"
 	"github.com/sealgate/sealgate/gateway/gatewaytest"
+	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/notify"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
@@ -315,4 +316,64 @@ func TestBadBlockingRulesAreFieldViolations(t *testing.T) {
 	_, err = env.Accounts.TestBlockingRule(reader, &sealgatev1.TestBlockingRuleRequest{Name: "accounts/demo/settings",
 		Rule: &sealgatev1.BlockingRule{Id: "x", Pattern: "x"}, Sample: "x"})
 	wantStatus(t, "a reader testing rules", err, codes.PermissionDenied, "")
+}
+
+// A Transcribe transcript is parsed whole to redact or mask it, which
+// takes many times its size in memory: uploads and reads that do so
+// reserve it from the stream memory budget first (review: a 16 MiB
+// transcript held 280 MiB against a 4.8 MiB reservation), sized by the
+// declared or stored size, or by the largest transcript when the size is
+// not declared.
+func TestTranscriptParsesReserveTheirMemory(t *testing.T) {
+	env := gatewaytest.Start(t, func(c *config.Config) {
+		c.Limits = limits.Config{StreamMemory: 40 << 20}
+	})
+	ctx := env.Ctx(t, "demo", auth.RoleUploader, auth.RoleReader, auth.RoleAdmin)
+	viewer := env.Ctx(t, "demo", auth.RoleReader, auth.RolePIIViewer)
+	setPrivacy(t, env, ctx, &sealgatev1.PrivacyPolicy{Masking: &sealgatev1.Masking{Enabled: true}})
+	doc := `{"results":{"transcripts":[{"transcript":"call 415-555-0134"}],"items":[` +
+		`{"start_time":"0.1","end_time":"0.4","alternatives":[{"content":"call"}],"type":"pronunciation"},` +
+		`{"start_time":"0.5","end_time":"1.9","alternatives":[{"content":"415-555-0134"}],"type":"pronunciation"}]}}`
+	jsonHeader := func(size int64) *sealgatev1.UploadHeader {
+		h := textHeader(sealgatev1.ArtifactType_ARTIFACT_TYPE_CALL_TRANSCRIPT, "application/json")
+		if size >= 0 {
+			h.SizeBytes = &size
+		}
+		return h
+	}
+	small := mustUpload(t, env, ctx, jsonHeader(-1), []byte(doc))
+	big := mustUpload(t, env, ctx, jsonHeader(-1), append([]byte(doc), bytes.Repeat([]byte(" "), 2<<20)...))
+
+	// Masked reads: 28 times 2 MiB does not fit in 40 MiB; a pii_viewer's
+	// read, which parses nothing, does, and so does a small masked one.
+	var sink bytes.Buffer
+	_, err := env.Read(ctx, big.GetName(), &sink)
+	wantStatus(t, "masked read of a 2 MiB transcript", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
+	if got := mustRead(t, env, viewer, big.GetName()); len(got) != len(doc)+2<<20 {
+		t.Fatalf("pii_viewer read %d bytes", len(got))
+	}
+	if got := string(mustRead(t, env, ctx, small.GetName())); strings.Contains(got, "415-555-0134") {
+		t.Fatalf("masked read of the small transcript shows the number: %s", got)
+	}
+
+	// Redacted uploads: refused before any content when the declared size,
+	// or the largest transcript for an undeclared one, does not fit.
+	setPrivacy(t, env, ctx, &sealgatev1.PrivacyPolicy{Redaction: &sealgatev1.Redaction{Enabled: true}})
+	body := append([]byte(doc), bytes.Repeat([]byte(" "), 2<<20)...)
+	_, err = env.Upload(ctx, jsonHeader(int64(len(body))), bytes.NewReader(body), 64<<10)
+	wantStatus(t, "redacted upload of a declared 2 MiB transcript", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
+	_, err = env.Upload(ctx, jsonHeader(-1), strings.NewReader(doc), 64<<10)
+	wantStatus(t, "redacted upload of a transcript of undeclared size", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
+	a, err := env.Upload(ctx, jsonHeader(int64(len(doc))), strings.NewReader(doc), 64<<10)
+	if err != nil {
+		t.Fatalf("redacted upload of a small declared transcript: %v", err)
+	}
+	if got := string(storedPlaintext(t, env, a)); strings.Contains(got, "415-555-0134") {
+		t.Fatalf("stored transcript keeps the number: %s", got)
+	}
+	// Everything reserved was given back.
+	sms := textHeader(sealgatev1.ArtifactType_ARTIFACT_TYPE_SMS_MESSAGE, "text/plain")
+	if _, err := env.Upload(ctx, sms, bytes.NewReader(bytes.Repeat([]byte("a"), 1<<20)), 64<<10); err != nil {
+		t.Fatalf("an upload after the refusals: %v", err)
+	}
 }

@@ -75,6 +75,16 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 		g.record(ctx, audit.KindUpload, p.Account, "", nil, st)
 		return st
 	}
+	if mem := plan.redactor.memory(plan.declared); mem > 0 {
+		more, err := g.limits.Memory(mem)
+		if err != nil {
+			st := g.toStatus(ctx, "upload", err)
+			g.metrics.Uploads.WithLabelValues(outcome(err)).Inc()
+			g.record(ctx, audit.KindUpload, p.Account, "", nil, st)
+			return st
+		}
+		defer more()
+	}
 	h := plan.sealer.Header()
 	var claim *requestClaim
 	if plan.header.GetRequestId() != "" && g.cfg.Lifecycle != nil {

@@ -183,6 +183,20 @@ func (l *Limiter) Stream(kind Kind, account, principal string, mem int64) (relea
 	}, nil
 }
 
+// Memory reserves mem more bytes of the memory budget for a stream that
+// already holds a slot, for buffers it finds it needs only once it has
+// started (a transcript that is parsed whole). It never waits: when the
+// budget cannot hold mem it returns an *Exceeded. The returned release
+// gives the bytes back; call it exactly once.
+func (l *Limiter) Memory(mem int64) (release func(), err error) {
+	mem = max(mem, 0)
+	if !l.mem.TryAcquire(mem) {
+		return nil, &Exceeded{Limit: "stream_memory", RetryAfter: 2 * time.Second}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { l.mem.Release(mem) }) }, nil
+}
+
 func (l *Limiter) drop(pk, ak key) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

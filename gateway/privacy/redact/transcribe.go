@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -39,11 +41,15 @@ func (w *jsonWriter) Write(p []byte) (int, error) {
 }
 
 func (w *jsonWriter) Close() error {
-	times, err := TranscribeTimes(w.buf.Bytes(), w.d)
+	// One parse serves both the times and the rewrite: a parsed document
+	// takes many times its size in memory (JSONMemory).
+	t, err := parseTranscribe(w.buf.Bytes())
 	if err != nil {
 		return err
 	}
-	out, n, err := RedactTranscribe(w.buf.Bytes(), w.d, w.repl)
+	w.buf = bytes.Buffer{}
+	times := t.times(w.d) // before the rewrite replaces the words
+	out, n, err := t.redact(w.d, w.repl)
 	if err != nil {
 		return err
 	}
@@ -51,6 +57,48 @@ func (w *jsonWriter) Close() error {
 	w.res.Times = append(w.res.Times, times...)
 	_, err = w.dst.Write(out)
 	return err
+}
+
+// JSONMemory is the memory that redacting or masking a Transcribe
+// transcript of n bytes may take at once, the bytes collected and the
+// rewritten document included. A parsed document takes many times the
+// size of its JSON (about 8 times for a real transcript, and up to about
+// 50 times for dense JSON of small objects), so parseTranscribe refuses
+// a document whose parseCost exceeds this bound.
+func JSONMemory(n int64) int64 {
+	return jsonMemoryFactor * min(max(n, 0), MaxJSON)
+}
+
+// jsonMemoryFactor bounds parseCost per byte of JSON: a real transcript
+// comes to about 13, a list of the smallest word items to 24.
+const jsonMemoryFactor = 28
+
+// parseCost is an upper bound of the memory parseTranscribe and the
+// rewrite take for data, from its objects, object entries and array
+// elements, each costed at what a decoded map, map entry or interface
+// takes in Go (TestParseCostBoundsTheParse measures it against the heap
+// for the densest shapes), plus the bytes and the output.
+func parseCost(data []byte) int64 {
+	var objects, entries, elements int64
+	inString, escaped := false, false
+	for _, c := range data {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{':
+			objects++
+		case c == ':':
+			entries++
+		case c == ',' || c == '[':
+			elements++
+		}
+	}
+	return 2*int64(len(data)) + 288*objects + 80*entries + 40*elements
 }
 
 // transcript is the part of a Transcribe document that is rewritten; every
@@ -62,6 +110,9 @@ type transcript struct {
 }
 
 func parseTranscribe(data []byte) (*transcript, error) {
+	if parseCost(data) > JSONMemory(int64(len(data))) {
+		return nil, fmt.Errorf("%w: far more objects and values per byte than a transcript has", ErrNotTranscript)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var doc map[string]any
@@ -121,14 +172,16 @@ func itemText(items []map[string]any) (string, [][2]int) {
 }
 
 // itemSpans returns, for each entity found in the items' text, the indices
-// of the items it covers.
+// of the items it covers. The items' ranges are in text order, so each
+// entity's first item is found by binary search.
 func itemSpans(items []map[string]any, d *detect.Detector) ([]detect.Span, [][]int) {
 	text, ranges := itemText(items)
 	spans := d.Find(text)
 	covered := make([][]int, len(spans))
 	for k, s := range spans {
-		for i, r := range ranges {
-			if r[1] > r[0] && r[0] < s.End && s.Start < r[1] {
+		first := sort.Search(len(ranges), func(i int) bool { return ranges[i][1] > s.Start })
+		for i := first; i < len(ranges) && ranges[i][0] < s.End; i++ {
+			if r := ranges[i]; r[1] > r[0] {
 				covered[k] = append(covered[k], i)
 			}
 		}
@@ -148,6 +201,11 @@ func RedactTranscribe(data []byte, d *detect.Detector, repl Replacer) ([]byte, i
 	if err != nil {
 		return nil, 0, err
 	}
+	return t.redact(d, repl)
+}
+
+// redact rewrites the parsed document in place and encodes it.
+func (t *transcript) redact(d *detect.Detector, repl Replacer) ([]byte, int, error) {
 	n := redactNode(t.results, d, repl)
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
@@ -241,6 +299,11 @@ func TranscribeTimes(data []byte, d *detect.Detector) ([]TimeRange, error) {
 	if err != nil {
 		return nil, err
 	}
+	return t.times(d), nil
+}
+
+// times is TranscribeTimes of a parsed transcript.
+func (t *transcript) times(d *detect.Detector) []TimeRange {
 	spans, covered := itemSpans(t.items, d)
 	var out []TimeRange
 	for k, idx := range covered {
@@ -265,7 +328,7 @@ func TranscribeTimes(data []byte, d *detect.Detector) ([]TimeRange, error) {
 			out = append(out, r)
 		}
 	}
-	return out, nil
+	return out
 }
 
 func seconds(v any) (time.Duration, bool) {
