@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -123,7 +124,8 @@ func (s *accountService) TestBlockingRule(ctx context.Context, req *sealgatev1.T
 	if err != nil {
 		return nil, err
 	}
-	if _, err := g.resolveSettingsName(ctx, p, req.GetName()); err != nil {
+	account, err := g.resolveSettingsName(ctx, p, req.GetName())
+	if err != nil {
 		return nil, err
 	}
 	if req.GetRule() == nil {
@@ -136,5 +138,11 @@ func (s *accountService) TestBlockingRule(ctx context.Context, req *sealgatev1.T
 	if len(vs) > 0 {
 		return nil, validationStatus(&policy.ValidationError{Violations: vs})
 	}
-	return &sealgatev1.TestBlockingRuleResponse{Matched: re.MatchString(req.GetSample())}, nil
+	began := time.Now()
+	matched := re.MatchString(req.GetSample())
+	// The account's uploads and its rule tests share one scan share.
+	if err := g.limits.Scanned(ctx, account, time.Since(began)); err != nil {
+		return nil, g.toStatus(ctx, "test rule", err)
+	}
+	return &sealgatev1.TestBlockingRuleResponse{Matched: matched}, nil
 }

@@ -229,16 +229,38 @@ const blockOverlap = 4 << 10
 // blockWriter passes content through to dst and fails with *errBlocked as
 // soon as a rule matches what it has seen.
 type blockWriter struct {
+	ctx   context.Context
 	dst   io.Writer
 	rules []blockRule
 	tail  []byte
+	// scanned charges the time spent matching to the account's scan share
+	// (limits.Limiter.Scanned) and waits while the account is over it.
+	scanned func(context.Context, time.Duration) error
 }
+
+// blockWindow is how much text one match covers at most: a chunk (up to
+// 4 MiB) is matched a window at a time, so that the time matching takes
+// is charged to the account, and its uploads made to wait, in steps of at
+// most a window times the rules' size (about 0.8 s at MaxRuleInsts).
+const blockWindow = 64 << 10
 
 func (b *blockWriter) Write(p []byte) (int, error) {
 	scan := append(b.tail, p...)
-	for _, r := range b.rules {
-		if r.re.Match(scan) {
-			return 0, &errBlocked{rule: r.id}
+	// Windows overlap by blockOverlap, as chunks do, so a match that fits
+	// in blockOverlap is found wherever it falls.
+	for start := 0; ; start += blockWindow - blockOverlap {
+		end := min(start+blockWindow, len(scan))
+		began := time.Now()
+		for _, r := range b.rules {
+			if r.re.Match(scan[start:end]) {
+				return 0, &errBlocked{rule: r.id}
+			}
+		}
+		if err := b.scanned(b.ctx, time.Since(began)); err != nil {
+			return 0, err
+		}
+		if end == len(scan) {
+			break
 		}
 	}
 	if len(scan) > blockOverlap {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/sealgate/sealgate/gateway/gatewaytest"
 	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/notify"
+	"github.com/sealgate/sealgate/gateway/policy"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
 
@@ -375,5 +377,58 @@ func TestTranscriptParsesReserveTheirMemory(t *testing.T) {
 	sms := textHeader(sealgatev1.ArtifactType_ARTIFACT_TYPE_SMS_MESSAGE, "text/plain")
 	if _, err := env.Upload(ctx, sms, bytes.NewReader(bytes.Repeat([]byte("a"), 1<<20)), 64<<10); err != nil {
 		t.Fatalf("an upload after the refusals: %v", err)
+	}
+}
+
+// Matching an admin's blocking rules costs up to about 6 ms per MiB for
+// each instruction of their programs (review: 50 rules of (?s).{1000}Z
+// took 9.5 s for a 32 KiB SMS). The rules of an account together compile
+// to at most MaxRuleInsts instructions, and the time spent matching them
+// is charged to the account, whose uploads wait once over its share
+// while other accounts' do not.
+func TestBlockingRulesAreBoundedInSizeAndTime(t *testing.T) {
+	env := gatewaytest.Start(t, func(c *config.Config) {
+		// A share so small that any window's match puts the account
+		// seconds in debt.
+		c.Limits = limits.Config{ScanShare: 1e-6, ScanBurst: time.Microsecond}
+	})
+	createAccount(t, env, "globex", "us")
+	admin := env.Ctx(t, "demo", auth.RoleAdmin)
+	var review []*sealgatev1.BlockingRule
+	for i := range 50 {
+		review = append(review, &sealgatev1.BlockingRule{Id: fmt.Sprintf("r%d", i), Pattern: fmt.Sprintf(`(?s).{1000}Z%d`, i)})
+	}
+	_, err := env.Accounts.UpdateAccountSettings(admin, &sealgatev1.UpdateAccountSettingsRequest{
+		Settings:   &sealgatev1.AccountSettings{Name: "accounts/demo/settings", PrivacyPolicy: &sealgatev1.PrivacyPolicy{BlockingRules: review}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"privacy_policy.blocking_rules"}},
+	})
+	st := wantStatus(t, "50 rules of 1003 instructions", err, codes.InvalidArgument, "INVALID_ARGUMENT")
+	if fv := fieldViolations(st); len(fv) != 1 || fv[0].GetField() != "privacy_policy.blocking_rules[2].pattern" {
+		t.Errorf("violations %v, want one on the rule that passes %d instructions", fv, policy.MaxRuleInsts)
+	}
+	// Two of them fit.
+	setPrivacy(t, env, admin, &sealgatev1.PrivacyPolicy{BlockingRules: review[:2]})
+	// Cheap rules, so that only the share makes uploads wait.
+	rules := []*sealgatev1.BlockingRule{{Id: "secret", Pattern: `(?i)secret`}}
+	setPrivacy(t, env, admin, &sealgatev1.PrivacyPolicy{BlockingRules: rules})
+	if _, err := env.Accounts.UpdateAccountSettings(env.Ctx(t, "globex", auth.RoleAdmin), &sealgatev1.UpdateAccountSettingsRequest{
+		Settings:   &sealgatev1.AccountSettings{Name: "accounts/globex/settings", PrivacyPolicy: &sealgatev1.PrivacyPolicy{BlockingRules: rules}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"privacy_policy.blocking_rules"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	sms := textHeader(sealgatev1.ArtifactType_ARTIFACT_TYPE_SMS_MESSAGE, "text/plain")
+	// Demo's 256 KiB message, sent as one chunk, is matched in five
+	// windows: after the first, each waits about a second for demo's share.
+	ctx, cancel := context.WithTimeout(env.Ctx(t, "demo"), 1500*time.Millisecond)
+	defer cancel()
+	_, err = env.Upload(ctx, sms, strings.NewReader(strings.Repeat("a", 256<<10)), 256<<10)
+	wantStatus(t, "an upload over its account's scan share", err, codes.DeadlineExceeded, "")
+	// Globex's own short message is matched at once meanwhile.
+	gctx, gcancel := context.WithTimeout(env.Ctx(t, "globex"), 1500*time.Millisecond)
+	defer gcancel()
+	if _, err := env.Upload(gctx, sms, strings.NewReader("a short message"), 64<<10); err != nil {
+		t.Fatalf("another account's upload: %v", err)
 	}
 }

@@ -366,7 +366,10 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 		sink = redacted
 	}
 	if len(plan.rules) > 0 {
-		sink = &blockWriter{dst: sink, rules: plan.rules}
+		account := plan.ref.Account
+		sink = &blockWriter{ctx: ctx, dst: sink, rules: plan.rules, scanned: func(ctx context.Context, d time.Duration) error {
+			return g.limits.Scanned(ctx, account, d)
+		}}
 	}
 	var probe *wavProbe
 	if plan.audio {

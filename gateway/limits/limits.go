@@ -6,6 +6,7 @@
 package limits
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -48,6 +49,13 @@ type Config struct {
 	// the key policy, CheckKeyAccess, RewrapArtifacts).
 	KeyProbesPerSecond float64 `yaml:"key_probes_per_second"`
 	KeyProbeBurst      int     `yaml:"key_probe_burst"`
+	// ScanShare and ScanBurst bound, per account, the time the gateway
+	// spends matching the account's blocking rules (patterns its admin
+	// writes): on average at most ScanShare seconds per second (half a
+	// core), after a burst of ScanBurst seconds. An account over it has its
+	// own uploads wait; no other account's work does.
+	ScanShare float64       `yaml:"blocking_scan_share"`
+	ScanBurst time.Duration `yaml:"blocking_scan_burst"`
 }
 
 // Defaults are sized for a gateway of 2 cores and 4 GiB: a stream holds at
@@ -60,6 +68,7 @@ func Defaults() Config {
 		UploadsPerAccount: 128, ReadsPerAccount: 128,
 		StreamMemory:       1 << 30,
 		KeyProbesPerSecond: 1, KeyProbeBurst: 5,
+		ScanShare: 0.5, ScanBurst: 5 * time.Second,
 	}
 }
 
@@ -82,6 +91,12 @@ func (c Config) WithDefaults() Config {
 	if c.KeyProbesPerSecond == 0 {
 		c.KeyProbesPerSecond = d.KeyProbesPerSecond
 	}
+	if c.ScanShare == 0 {
+		c.ScanShare = d.ScanShare
+	}
+	if c.ScanBurst == 0 {
+		c.ScanBurst = d.ScanBurst
+	}
 	return c
 }
 
@@ -98,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if c.StreamMemory < 0 || c.KeyProbesPerSecond < 0 {
 		return fmt.Errorf("limits: stream_memory_bytes and key_probes_per_second must not be negative")
+	}
+	if c.ScanShare < 0 || c.ScanBurst < 0 {
+		return fmt.Errorf("limits: blocking_scan_share and blocking_scan_burst must not be negative")
 	}
 	return nil
 }
@@ -128,6 +146,7 @@ type Limiter struct {
 	principal map[key]int
 	account   map[key]int
 	probes    map[string]*rate.Limiter
+	scans     map[string]*rate.Limiter // tokens are microseconds of scanning
 }
 
 type key struct {
@@ -141,6 +160,7 @@ func New(cfg Config) *Limiter {
 	return &Limiter{
 		cfg: cfg, mem: semaphore.NewWeighted(cfg.StreamMemory), now: time.Now,
 		principal: map[key]int{}, account: map[key]int{}, probes: map[string]*rate.Limiter{},
+		scans: map[string]*rate.Limiter{},
 	}
 }
 
@@ -212,6 +232,43 @@ func (l *Limiter) Active(kind Kind, account string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.account[key{kind, account}]
+}
+
+// Scanned charges d of blocking-rule matching to account and waits until
+// the account is back within its scan share (ScanShare, ScanBurst), or
+// until ctx ends, whose error it then returns. Charging after the fact
+// lets a scan run at once and makes the account's next one wait for it.
+func (l *Limiter) Scanned(ctx context.Context, account string, d time.Duration) error {
+	burst := int(l.cfg.ScanBurst.Microseconds())
+	l.mu.Lock()
+	lim := l.scans[account]
+	if lim == nil {
+		if len(l.scans) >= maxProbeLimiters {
+			now := l.now()
+			for a, s := range l.scans {
+				if s.TokensAt(now) >= float64(s.Burst()) {
+					delete(l.scans, a)
+				}
+			}
+		}
+		lim = rate.NewLimiter(rate.Limit(l.cfg.ScanShare*1e6), max(burst, 1))
+		l.scans[account] = lim
+	}
+	l.mu.Unlock()
+	us := int(min(max(d.Microseconds(), 0), int64(lim.Burst())))
+	now := l.now()
+	wait := lim.ReserveN(now, us).DelayFrom(now)
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // KeyProbe takes one token of account's key-probe rate. It returns an

@@ -12,9 +12,14 @@ import (
 
 // Limits of blocking rules: tenants write them, so every one is bounded.
 const (
-	MaxBlockingRules   = 50
-	MaxPatternLen      = 512
-	maxProgramInsts    = 4096
+	MaxBlockingRules = 50
+	MaxPatternLen    = 512
+	// MaxRuleInsts bounds the compiled size of each rule's pattern and of
+	// all of an account's rules together: matching costs up to about 6 ms
+	// per MiB of text for each instruction (a pattern such as
+	// (?s).{1000}Z keeps that many threads alive at every byte), so it
+	// bounds the work per byte an admin's rules can ask of the gateway.
+	MaxRuleInsts       = 2048
 	MaxAudioMarginMs   = 2000
 	MaxUnmaskedSuffix  = 8
 	blockingRuleIDSpec = "1-64 of a-z, 0-9, '-' and '_'"
@@ -46,7 +51,15 @@ var DefaultBlockedTypes = []sealgatev1.ArtifactType{
 // the violations found (field names relative to the rule, prefixed by
 // field).
 func CompileRule(field string, r *sealgatev1.BlockingRule) (*regexp.Regexp, []Violation) {
+	re, _, vs := compileRule(field, r)
+	return re, vs
+}
+
+// compileRule is CompileRule that also returns the size of the pattern's
+// program in instructions.
+func compileRule(field string, r *sealgatev1.BlockingRule) (*regexp.Regexp, int, []Violation) {
 	var vs violations
+	size := 0
 	if !ruleIDRE.MatchString(r.GetId()) {
 		vs.add(field+".id", ReasonInvalidArgument, "rule id: want %s", blockingRuleIDSpec)
 	}
@@ -64,10 +77,11 @@ func CompileRule(field string, r *sealgatev1.BlockingRule) (*regexp.Regexp, []Vi
 			break
 		}
 		prog, err := syntax.Compile(parsed.Simplify())
-		if err != nil || len(prog.Inst) > maxProgramInsts {
-			vs.add(field+".pattern", ReasonInvalidArgument, "too large: its program exceeds %d instructions", maxProgramInsts)
+		if err != nil || len(prog.Inst) > MaxRuleInsts {
+			vs.add(field+".pattern", ReasonInvalidArgument, "too large: its program exceeds %d instructions", MaxRuleInsts)
 			break
 		}
+		size = len(prog.Inst)
 		re, err = regexp.Compile(p)
 		if err != nil {
 			vs.add(field+".pattern", ReasonInvalidArgument, "does not compile as RE2: %s", syntaxError(err))
@@ -78,7 +92,7 @@ func CompileRule(field string, r *sealgatev1.BlockingRule) (*regexp.Regexp, []Vi
 			vs.add(field+".artifact_types["+strconv.Itoa(i)+"]", ReasonInvalidArgument, "%s is not a text type", t)
 		}
 	}
-	return re, vs
+	return re, size, vs
 }
 
 // syntaxError returns the reason of a regexp error without repeating the
@@ -120,9 +134,13 @@ func validatePrivacy(vs *violations, pp *sealgatev1.PrivacyPolicy) {
 		return
 	}
 	seen := map[string]int{}
+	total := 0
 	for i, r := range rules {
 		field := "privacy_policy.blocking_rules[" + strconv.Itoa(i) + "]"
-		_, rv := CompileRule(field, r)
+		_, size, rv := compileRule(field, r)
+		if total += size; total > MaxRuleInsts && total-size <= MaxRuleInsts && len(rv) == 0 {
+			vs.add(field+".pattern", ReasonInvalidArgument, "the rules up to this one compile to %d instructions: all rules together at most %d", total, MaxRuleInsts)
+		}
 		for _, v := range rv {
 			vs.add(v.Field, v.Reason, "%s", v.Description)
 		}
