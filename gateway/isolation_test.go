@@ -371,3 +371,38 @@ func TestStreamsBeyondTheCapsAreRefused(t *testing.T) {
 		t.Errorf("no limit.exceeded audit event for the refused upload")
 	}
 }
+
+// An upload's memory reservation counts a whole message for its chunk
+// whatever size its header declares: gRPC receives, and the codec decodes,
+// a message before the upload can compare it with the declared size
+// (review: declaring 0 bytes reserved 384 KiB for a stream that could hold
+// 4 MiB, letting about 12 times more streams past the budget).
+func TestUploadsReserveAWholeMessageWhateverTheyDeclare(t *testing.T) {
+	env := gatewaytest.Start(t, func(c *config.Config) {
+		c.Limits = limits.Config{StreamMemory: 10 << 20}
+	})
+	ctx := env.Ctx(t, "demo")
+	tiny := func() *sealgatev1.UploadHeader {
+		h := callHeader("us-west")
+		size := int64(4)
+		h.SizeBytes = &size
+		return h
+	}
+	for i := range 2 {
+		uctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		us, err := env.Artifacts.UploadArtifact(uctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := us.Send(&sealgatev1.UploadArtifactRequest{Payload: &sealgatev1.UploadArtifactRequest_Header{Header: tiny()}}); err != nil {
+			t.Fatal(err)
+		}
+		if !eventually(func() bool { return env.Runtime.Gateway.ActiveStreams(limits.Upload, "demo") == i+1 }) {
+			t.Fatalf("quiet upload %d never took its slot", i)
+		}
+	}
+	// Two quiet uploads hold about 8.8 MiB of the 10: a third is refused.
+	_, err := env.Upload(ctx, tiny(), strings.NewReader("abcd"), 4)
+	wantStatus(t, "a third upload declaring 4 bytes", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
+}

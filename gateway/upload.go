@@ -162,16 +162,14 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 	return stream.SendAndClose(a)
 }
 
-// uploadMemory is the most an upload holds in buffers: a received chunk
-// (at most the declared size), the encrypter's segment buffers and the
-// store client's chunk buffers.
+// uploadMemory is the most an upload holds in buffers: a received chunk,
+// the encrypter's segment buffers and the store client's chunk buffers.
+// The chunk is counted at the largest message whatever size the header
+// declares: gRPC receives and the codec decodes a whole message before the
+// upload can compare it with the declared size, so a client that declares
+// 4 KiB and sends 4 MiB holds 4 MiB until it is refused.
 func uploadMemory(h *sealgatev1.UploadHeader, configured int) int64 {
-	segment := uploadSegment(h, configured)
-	chunk := int64(MaxRecvMsgSize)
-	if h.SizeBytes != nil && h.GetSizeBytes() >= 0 {
-		chunk = min(chunk, h.GetSizeBytes())
-	}
-	return chunk + 2*int64(segment) + 256<<10
+	return int64(MaxRecvMsgSize) + 2*int64(uploadSegment(h, configured)) + 256<<10
 }
 
 // segmentSlack covers what the first segment of a body holds besides
