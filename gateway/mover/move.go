@@ -185,6 +185,9 @@ func (m *Mover) dropOrphan(ctx context.Context, src, dst store.Bucket, ref layou
 func (m *Mover) copyIfNeeded(ctx context.Context, src, dst store.Bucket, ref layout.Ref, info store.ObjectInfo) (sums, error) {
 	if di, err := dst.Stat(ctx, ref.StoredKey()); err == nil && di.Size == info.Size {
 		srcSum, err := digest(ctx, src, ref.StagingKey(), needsSHA(dst))
+		if err == nil {
+			err = readAsStored(info, srcSum)
+		}
 		if err != nil {
 			return sums{}, err
 		}
@@ -196,6 +199,9 @@ func (m *Mover) copyIfNeeded(ctx context.Context, src, dst store.Bucket, ref lay
 	}
 	if c, ok := src.(serverSideCopier); ok && c.CanCopyTo(dst) {
 		srcSum, err := digest(ctx, src, ref.StagingKey(), needsSHA(dst))
+		if err == nil {
+			err = readAsStored(info, srcSum)
+		}
 		if err != nil {
 			return sums{}, err
 		}
@@ -214,7 +220,25 @@ func (m *Mover) copyIfNeeded(ctx context.Context, src, dst store.Bucket, ref lay
 	if err := dst.Put(ctx, ref.StoredKey(), r, info.Size); err != nil {
 		return sums{}, err
 	}
-	return d.sums(), nil
+	// A copy of bytes that were damaged on their way from the staging
+	// store matches its own digests: only the CRC the staging store kept
+	// when the object was written tells. (The copy is left for the next
+	// pass, which finds it differs and copies again.)
+	srcSum := d.sums()
+	if err := readAsStored(info, srcSum); err != nil {
+		return sums{}, err
+	}
+	return srcSum, nil
+}
+
+// readAsStored checks the digests of what the mover read of a staged
+// object against the full-object CRC-32C its store kept when it was
+// written, when the store keeps one.
+func readAsStored(info store.ObjectInfo, got sums) error {
+	if info.HasCRC32C && info.CRC32C != got.crc32c {
+		return fmt.Errorf("staged object read with CRC-32C %08x, stored with %08x: read again next pass", got.crc32c, info.CRC32C)
+	}
+	return nil
 }
 
 // sums are the mover's own digests of an object: CRC-32C to compare with a
