@@ -55,6 +55,17 @@ func (s *artifactService) DeleteArtifact(ctx context.Context, req *sealgatev1.De
 		return nil, newStatus(codes.FailedPrecondition, "the artifact is under a legal hold", ReasonLegalHold, nil)
 	}
 	if a.GetState() == sealgatev1.Artifact_STATE_DELETED {
+		// A delete that failed after marking the record may have left the
+		// purge entry unwritten: write it now, or the artifact would never
+		// be purged. Both steps are idempotent.
+		if pt := a.GetPurgeTime(); pt != nil {
+			if err := ls.IndexPurge(ctx, ref, pt.AsTime()); err != nil {
+				return nil, g.toStatus(ctx, "delete", err)
+			}
+			if err := ls.UnindexExpiry(ctx, ref, policy.TypeCategory(a.GetType())); err != nil {
+				return nil, g.toStatus(ctx, "delete", err)
+			}
+		}
 		return nil, newStatus(codes.FailedPrecondition, "the artifact is deleted already", ReasonArtifactDeleted, nil)
 	}
 	if eng := a.GetEngagementId(); eng != "" {

@@ -3,8 +3,10 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,11 +14,13 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/sealgate/sealgate/gateway/audit"
+	"github.com/sealgate/sealgate/gateway/config"
 	"github.com/sealgate/sealgate/gateway/gatewaytest"
 	"github.com/sealgate/sealgate/gateway/layout"
 	"github.com/sealgate/sealgate/gateway/lifecycle"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
+	"github.com/sealgate/sealgate/store"
 )
 
 // lifeEnv is a gateway on a fake clock with the test KMS as provider key.
@@ -301,5 +305,50 @@ func TestPurgedCopyCannotBeDecryptedWithEveryKeyAtHand(t *testing.T) {
 	// The provider key, the key cache, the keysets on disk: all at hand.
 	if got, err := open(after); err == nil || len(got) != 0 {
 		t.Fatalf("the stray copy after the purge decrypted (%d bytes, %v)", len(got), err)
+	}
+}
+
+// failingPurgeIndex is a control store whose purge index writes fail while
+// down is set.
+type failingPurgeIndex struct {
+	store.Bucket
+	down *atomic.Bool
+}
+
+func (f failingPurgeIndex) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if f.down.Load() && strings.HasPrefix(key, "purge/") {
+		return fmt.Errorf("control store down: %w", store.ErrUnavailable)
+	}
+	return f.Bucket.Put(ctx, key, r, size)
+}
+
+// A soft delete that fails after marking the record, before its purge entry
+// is written, must not leave an artifact that is never purged: the retry
+// (answered "deleted already") writes the entry (review).
+func TestSoftDeleteRetryWritesTheMissingPurgeEntry(t *testing.T) {
+	var down atomic.Bool
+	env, kms := startWithKMS(t, func(c *config.Config) {
+		c.WrapControl = func(b store.Bucket) store.Bucket { return failingPurgeIndex{Bucket: b, down: &down} }
+	})
+	e := &lifeEnv{Env: env, kms: kms, ctx: env.Ctx(t, "demo")}
+	if _, err := e.Accounts.UpdateAccountSettings(e.ctx, &sealgatev1.UpdateAccountSettingsRequest{
+		Settings:   &sealgatev1.AccountSettings{Name: "accounts/demo/settings", DeletionMode: sealgatev1.DeletionMode_DELETION_MODE_SOFT},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"deletion_mode"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a := mustUpload(t, e.Env, e.ctx, callHeader("us-west"), []byte("to be purged"))
+	down.Store(true)
+	_, err := e.Artifacts.DeleteArtifact(e.ctx, &sealgatev1.DeleteArtifactRequest{Name: a.GetName()})
+	wantStatus(t, "a delete whose purge entry cannot be written", err, codes.Unavailable, "")
+	down.Store(false)
+	_, err = e.Artifacts.DeleteArtifact(e.ctx, &sealgatev1.DeleteArtifactRequest{Name: a.GetName()})
+	wantStatus(t, "the retry", err, codes.FailedPrecondition, "ARTIFACT_DELETED")
+	e.advance(30*24*time.Hour + time.Minute)
+	if r := e.sweep(t); r.Purged != 1 {
+		t.Fatalf("sweep after the purge time: %+v, want the artifact purged", r)
+	}
+	if left := objectsOf(t, e.DataDir, a); len(left) != 0 {
+		t.Fatalf("objects left after the purge: %v", left)
 	}
 }

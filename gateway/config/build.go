@@ -102,6 +102,9 @@ func Build(ctx context.Context, c *Config, log *slog.Logger) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: control store: %w", err)
 	}
+	if c.WrapControl != nil {
+		control = c.WrapControl(control)
+	}
 	rt.Topology, rt.Settings = topo, policy.NewSettingsStore(control)
 	rt.Lifecycle = lifecycle.NewStore(control)
 

@@ -124,6 +124,9 @@ type Config struct {
 	// WrapRegion, when set, wraps each region's bucket as it is opened:
 	// for tests (fault injection) and embedders only.
 	WrapRegion func(region string, b store.Bucket) store.Bucket `yaml:"-"`
+	// WrapControl, when set, wraps the control store as it is opened: for
+	// tests (fault injection) and embedders only.
+	WrapControl func(b store.Bucket) store.Bucket `yaml:"-"`
 
 	// ExtraDrivers are key drivers registered in code (tests, embedders),
 	// by URI scheme; they are also accepted for customer keys.
