@@ -55,6 +55,13 @@ minio-go) runs in the test process on the same cores.
    docs/operations.md suggests for a MinIO that serves only sealgate.
    *sse, default MinIO* (MinIO S, with the MD5) runs in the same rounds,
    as what a user would run instead, and is reported without a target.
+   *relay* and *relay + AES-GCM* (bench/relay_test.go) are the floor of any
+   gateway that runs as its own process: the test binary run again as a
+   process that only moves the bytes between a TCP connection from the
+   benchmark and MinIO N, with the gateway's minio-go settings, 1 MiB reads
+   and writes, and (+ AES-GCM) a seal or open of each 256 KiB segment; no
+   gRPC, no envelope header, no authentication, no control store. Its CPU
+   is reported in the gateway's rows, without targets.
 2. **Small artifacts**: runs of N uploads of 4 KiB or 64 KiB by 1 worker
    (N = 200) or 64 concurrent workers (N = 1,000); *gateway* (gRPC, size
    declared, one chunk) against *direct* PutObject to MinIO A (one key
