@@ -12,6 +12,7 @@ import (
 
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/policy"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 )
@@ -134,14 +135,14 @@ func (s *accountService) TestBlockingRule(ctx context.Context, req *sealgatev1.T
 	if len(req.GetSample()) > maxRuleSample {
 		return nil, invalidArgument("sample", "at most 64 KiB", ReasonInvalidArgument)
 	}
-	re, vs := policy.CompileRule("rule", req.GetRule())
+	re, insts, vs := policy.CompileRule("rule", req.GetRule())
 	if len(vs) > 0 {
 		return nil, validationStatus(&policy.ValidationError{Violations: vs})
 	}
-	began := time.Now()
-	matched := re.MatchString(req.GetSample())
 	// The account's uploads and its rule tests share one scan share.
-	if err := g.limits.Scanned(ctx, account, time.Since(began)); err != nil {
+	var matched bool
+	cost := time.Duration(len(req.GetSample())*insts) * limits.ScanCostPerByte
+	if err := g.limits.Scan(ctx, account, cost, func() { matched = re.MatchString(req.GetSample()) }); err != nil {
 		return nil, g.toStatus(ctx, "test rule", err)
 	}
 	return &sealgatev1.TestBlockingRuleResponse{Matched: matched}, nil

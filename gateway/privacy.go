@@ -16,6 +16,7 @@ import (
 
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/auth"
+	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/notify"
 	"github.com/sealgate/sealgate/gateway/policy"
 	"github.com/sealgate/sealgate/gateway/privacy/detect"
@@ -159,6 +160,7 @@ func (r *transformReader) Read(p []byte) (int, error) {
 type blockRule struct {
 	id    string
 	re    *regexp.Regexp
+	insts int // the size of its program: its worst cost per byte
 	types []sealgatev1.ArtifactType
 }
 
@@ -186,7 +188,7 @@ func (g *Gateway) blockRules(account string, s *sealgatev1.AccountSettings, t se
 	if !ok || c.etag != s.GetEtag() || s.GetEtag() == "" {
 		c = cachedRules{etag: s.GetEtag()}
 		for _, r := range pp.GetBlockingRules() {
-			re, vs := policy.CompileRule("rule", r)
+			re, insts, vs := policy.CompileRule("rule", r)
 			if re == nil || len(vs) > 0 {
 				continue // settings are validated when written; skip what no longer compiles
 			}
@@ -194,7 +196,7 @@ func (g *Gateway) blockRules(account string, s *sealgatev1.AccountSettings, t se
 			if len(types) == 0 {
 				types = policy.DefaultBlockedTypes
 			}
-			c.rules = append(c.rules, blockRule{id: r.GetId(), re: re, types: types})
+			c.rules = append(c.rules, blockRule{id: r.GetId(), re: re, insts: insts, types: types})
 		}
 		g.rules.mu.Lock()
 		if g.rules.entries == nil || len(g.rules.entries) > 10000 {
@@ -233,31 +235,42 @@ type blockWriter struct {
 	dst   io.Writer
 	rules []blockRule
 	tail  []byte
-	// scanned charges the time spent matching to the account's scan share
-	// (limits.Limiter.Scanned) and waits while the account is over it.
-	scanned func(context.Context, time.Duration) error
+	// scan runs a match within the account's scan share
+	// (limits.Limiter.Scan), given its worst-case cost.
+	scan func(ctx context.Context, estimate time.Duration, match func()) error
 }
 
 // blockWindow is how much text one match covers at most: a chunk (up to
-// 4 MiB) is matched a window at a time, so that the time matching takes
-// is charged to the account, and its uploads made to wait, in steps of at
+// 4 MiB) is matched a window at a time, so that each match's cost is
+// reserved from the account's scan share before it runs, in steps of at
 // most a window times the rules' size (about 0.8 s at MaxRuleInsts).
 const blockWindow = 64 << 10
 
 func (b *blockWriter) Write(p []byte) (int, error) {
 	scan := append(b.tail, p...)
+	insts := 0
+	for _, r := range b.rules {
+		insts += r.insts
+	}
 	// Windows overlap by blockOverlap, as chunks do, so a match that fits
 	// in blockOverlap is found wherever it falls.
 	for start := 0; ; start += blockWindow - blockOverlap {
 		end := min(start+blockWindow, len(scan))
-		began := time.Now()
-		for _, r := range b.rules {
-			if r.re.Match(scan[start:end]) {
-				return 0, &errBlocked{rule: r.id}
+		window, hit := scan[start:end], ""
+		cost := time.Duration(len(window)*insts) * limits.ScanCostPerByte
+		err := b.scan(b.ctx, cost, func() {
+			for _, r := range b.rules {
+				if r.re.Match(window) {
+					hit = r.id
+					return
+				}
 			}
-		}
-		if err := b.scanned(b.ctx, time.Since(began)); err != nil {
+		})
+		if err != nil {
 			return 0, err
+		}
+		if hit != "" {
+			return 0, &errBlocked{rule: hit}
 		}
 		if end == len(scan) {
 			break

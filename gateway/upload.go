@@ -365,8 +365,8 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 	}
 	if len(plan.rules) > 0 {
 		account := plan.ref.Account
-		sink = &blockWriter{ctx: ctx, dst: sink, rules: plan.rules, scanned: func(ctx context.Context, d time.Duration) error {
-			return g.limits.Scanned(ctx, account, d)
+		sink = &blockWriter{ctx: ctx, dst: sink, rules: plan.rules, scan: func(ctx context.Context, estimate time.Duration, match func()) error {
+			return g.limits.Scan(ctx, account, estimate, match)
 		}}
 	}
 	var probe *wavProbe

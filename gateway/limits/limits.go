@@ -146,7 +146,7 @@ type Limiter struct {
 	principal map[key]int
 	account   map[key]int
 	probes    map[string]*rate.Limiter
-	scans     map[string]*rate.Limiter // tokens are microseconds of scanning
+	scans     map[string]*scanBucket
 }
 
 type key struct {
@@ -160,7 +160,7 @@ func New(cfg Config) *Limiter {
 	return &Limiter{
 		cfg: cfg, mem: semaphore.NewWeighted(cfg.StreamMemory), now: time.Now,
 		principal: map[key]int{}, account: map[key]int{}, probes: map[string]*rate.Limiter{},
-		scans: map[string]*rate.Limiter{},
+		scans: map[string]*scanBucket{},
 	}
 }
 
@@ -234,41 +234,107 @@ func (l *Limiter) Active(kind Kind, account string) int {
 	return l.account[key{kind, account}]
 }
 
-// Scanned charges d of blocking-rule matching to account and waits until
-// the account is back within its scan share (ScanShare, ScanBurst), or
-// until ctx ends, whose error it then returns. Charging after the fact
-// lets a scan run at once and makes the account's next one wait for it.
-func (l *Limiter) Scanned(ctx context.Context, account string, d time.Duration) error {
-	burst := int(l.cfg.ScanBurst.Microseconds())
+// ScanCostPerByte is what matching one byte of text costs, at worst, for
+// each instruction of a blocking rule's program: about 6 ns on the
+// machines measured (docs/privacy.md). Scan reserves a scan's worst case
+// with it before the scan runs.
+const ScanCostPerByte = 6 * time.Nanosecond
+
+// Scan runs scan, which matches an account's blocking rules and costs at
+// most about estimate, within the account's scan share (ScanShare,
+// ScanBurst). It waits while the account's balance is negative (or returns
+// ctx's error once ctx ends), takes estimate from the balance before scan
+// runs, so that concurrent and repeated scans of an account in debt wait
+// before they cost anything, and settles the difference with the time scan
+// really took afterwards.
+func (l *Limiter) Scan(ctx context.Context, account string, estimate time.Duration, scan func()) error {
+	b := l.scanBucket(account)
+	for {
+		wait := b.take(l.now(), estimate)
+		if wait <= 0 {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	began := time.Now()
+	scan()
+	b.settle(l.now(), estimate-time.Since(began))
+	return nil
+}
+
+func (l *Limiter) scanBucket(account string) *scanBucket {
 	l.mu.Lock()
-	lim := l.scans[account]
-	if lim == nil {
+	defer l.mu.Unlock()
+	b := l.scans[account]
+	if b == nil {
 		if len(l.scans) >= maxProbeLimiters {
 			now := l.now()
 			for a, s := range l.scans {
-				if s.TokensAt(now) >= float64(s.Burst()) {
+				if s.full(now) {
 					delete(l.scans, a)
 				}
 			}
 		}
-		lim = rate.NewLimiter(rate.Limit(l.cfg.ScanShare*1e6), max(burst, 1))
-		l.scans[account] = lim
+		b = &scanBucket{share: l.cfg.ScanShare, burst: l.cfg.ScanBurst, balance: l.cfg.ScanBurst, last: l.now()}
+		l.scans[account] = b
 	}
-	l.mu.Unlock()
-	us := int(min(max(d.Microseconds(), 0), int64(lim.Burst())))
-	now := l.now()
-	wait := lim.ReserveN(now, us).DelayFrom(now)
-	if wait <= 0 {
-		return nil
+	return b
+}
+
+// scanBucket is an account's balance of scanning time: it refills at share
+// seconds per second up to burst, and goes negative by what scans reserve.
+type scanBucket struct {
+	mu      sync.Mutex
+	share   float64
+	burst   time.Duration
+	balance time.Duration
+	last    time.Time
+}
+
+func (b *scanBucket) refill(now time.Time) {
+	if now.After(b.last) {
+		b.balance += time.Duration(float64(now.Sub(b.last)) * b.share)
+		b.last = now
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+	b.balance = min(b.balance, b.burst)
+}
+
+// take reserves cost when the balance is not negative and returns 0, or
+// returns how long until it no longer is.
+func (b *scanBucket) take(now time.Time, cost time.Duration) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(now)
+	if b.balance >= 0 {
+		b.balance -= cost
+		return 0
 	}
+	if b.share <= 0 {
+		return time.Hour
+	}
+	return time.Duration(float64(-b.balance)/b.share) + time.Millisecond
+}
+
+// settle gives back what a scan reserved and did not use (or takes what
+// it used beyond its reservation, when refund is negative).
+func (b *scanBucket) settle(now time.Time, refund time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(now)
+	b.balance = min(b.balance+refund, b.burst)
+}
+
+func (b *scanBucket) full(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(now)
+	return b.balance >= b.burst
 }
 
 // KeyProbe takes one token of account's key-probe rate. It returns an

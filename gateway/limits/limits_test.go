@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -232,4 +233,70 @@ func TestZeroLimitsAreValid(t *testing.T) {
 			t.Fatalf("Validate(%+v): got nil, want an error", bad)
 		}
 	}
+}
+
+// A scan's worst-case cost is taken from its account's scan share before it
+// runs: once an account is in debt, its next scans wait (and end with their
+// context) without matching anything, however many it starts and however
+// soon it gives up on them (review: charging after the match let every
+// new call run in full). Other accounts are not affected, and what a scan
+// reserved beyond what it used is given back.
+func TestScansWaitForTheirAccountsShareBeforeTheyRun(t *testing.T) {
+	l := New(Config{ScanShare: 1e-6, ScanBurst: time.Microsecond})
+	ran := 0
+	// A scan that takes what it reserved.
+	scan := func() { ran++; time.Sleep(30 * time.Millisecond) }
+	ctx := context.Background()
+	// Three scans start at once: the first takes the account into debt
+	// before it runs, so the other two wait and end with their contexts.
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+			defer cancel()
+			errs[i] = l.Scan(short, "acme", 30*time.Millisecond, func() { mu.Lock(); ran++; mu.Unlock(); time.Sleep(30 * time.Millisecond) })
+		}()
+	}
+	wg.Wait()
+	if waited := countErrs(errs, context.DeadlineExceeded); ran != 1 || waited != 2 {
+		t.Fatalf("three scans at once: %d ran, %d waited (%v); want 1 and 2", ran, waited, errs)
+	}
+	// Later ones wait too: the account is in debt for hours at this share.
+	for i := range 2 {
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		err := l.Scan(short, "acme", 30*time.Millisecond, scan)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || ran != 1 {
+			t.Fatalf("scan %d of an account in debt: %v, ran %d; want it to wait and never run", i, err, ran)
+		}
+	}
+	if err := l.Scan(ctx, "globex", 30*time.Millisecond, scan); err != nil || ran != 2 {
+		t.Fatalf("another account's scan: %v, ran %d", err, ran)
+	}
+
+	// A burst of 1 s: a scan reserving 2 s that takes almost nothing gets
+	// its reservation back, so the next one runs at once.
+	l = New(Config{ScanShare: 1e-6, ScanBurst: time.Second})
+	for i := range 3 {
+		short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		err := l.Scan(short, "acme", 2*time.Second, func() {})
+		cancel()
+		if err != nil {
+			t.Fatalf("scan %d after cheap ones: %v; want the unused reservations given back", i, err)
+		}
+	}
+}
+
+func countErrs(errs []error, target error) int {
+	n := 0
+	for _, err := range errs {
+		if errors.Is(err, target) {
+			n++
+		}
+	}
+	return n
 }

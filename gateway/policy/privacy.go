@@ -48,16 +48,10 @@ var DefaultBlockedTypes = []sealgatev1.ArtifactType{
 }
 
 // CompileRule checks a blocking rule and compiles its pattern. It returns
-// the violations found (field names relative to the rule, prefixed by
-// field).
-func CompileRule(field string, r *sealgatev1.BlockingRule) (*regexp.Regexp, []Violation) {
-	re, _, vs := compileRule(field, r)
-	return re, vs
-}
-
-// compileRule is CompileRule that also returns the size of the pattern's
-// program in instructions.
-func compileRule(field string, r *sealgatev1.BlockingRule) (*regexp.Regexp, int, []Violation) {
+// the compiled pattern, the size of its program in instructions (what
+// matching it costs per byte, at worst), and the violations found (field
+// names relative to the rule, prefixed by field).
+func CompileRule(field string, r *sealgatev1.BlockingRule) (*regexp.Regexp, int, []Violation) {
 	var vs violations
 	size := 0
 	if !ruleIDRE.MatchString(r.GetId()) {
@@ -137,7 +131,7 @@ func validatePrivacy(vs *violations, pp *sealgatev1.PrivacyPolicy) {
 	total := 0
 	for i, r := range rules {
 		field := "privacy_policy.blocking_rules[" + strconv.Itoa(i) + "]"
-		_, size, rv := compileRule(field, r)
+		_, size, rv := CompileRule(field, r)
 		if total += size; total > MaxRuleInsts && total-size <= MaxRuleInsts && len(rv) == 0 {
 			vs.add(field+".pattern", ReasonInvalidArgument, "the rules up to this one compile to %d instructions: all rules together at most %d", total, MaxRuleInsts)
 		}
