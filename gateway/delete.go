@@ -93,6 +93,14 @@ func (s *artifactService) DeleteArtifact(ctx context.Context, req *sealgatev1.De
 		a.State, a.DeleteTime, a.PurgeTime = sealgatev1.Artifact_STATE_DELETED, timestamppb.New(now), timestamppb.New(now)
 		return a, nil
 	}
+	// The purge entry goes first: a delete that fails after marking the
+	// record and is never retried must still be purged. An entry whose
+	// record ends up not deleted (this update failed, or an undelete came
+	// later) is dropped by the sweeper when it comes due.
+	purgeTime := now.Add(lifecycle.SoftDeleteWindow)
+	if err := ls.IndexPurge(ctx, ref, purgeTime); err != nil {
+		return nil, g.toStatus(ctx, "delete", err)
+	}
 	rec, err := ls.Update(ctx, ref, func(cur *lifecycle.Record) (*lifecycle.Record, error) {
 		next := &lifecycle.Record{Created: a.GetCreateTime().AsTime(), Category: category, Engagement: a.GetEngagementId()}
 		if cur != nil {
@@ -105,7 +113,7 @@ func (s *artifactService) DeleteArtifact(ctx context.Context, req *sealgatev1.De
 		if next.Deleted != nil {
 			return nil, lifecycle.ErrNoChange
 		}
-		next.Deleted = &lifecycle.Deletion{Time: now, PurgeTime: now.Add(lifecycle.SoftDeleteWindow), Actor: p.Subject, Reason: "deleted"}
+		next.Deleted = &lifecycle.Deletion{Time: now, PurgeTime: purgeTime, Actor: p.Subject, Reason: "deleted"}
 		return next, nil
 	})
 	if errors.Is(err, errHeld) {
@@ -114,8 +122,11 @@ func (s *artifactService) DeleteArtifact(ctx context.Context, req *sealgatev1.De
 	if err != nil {
 		return nil, g.toStatus(ctx, "delete", err)
 	}
-	if err := ls.IndexPurge(ctx, ref, rec.Deleted.PurgeTime); err != nil {
-		return nil, g.toStatus(ctx, "delete", err)
+	if !rec.Deleted.PurgeTime.Equal(purgeTime) {
+		// Deleted meanwhile by another call: make sure its entry exists.
+		if err := ls.IndexPurge(ctx, ref, rec.Deleted.PurgeTime); err != nil {
+			return nil, g.toStatus(ctx, "delete", err)
+		}
 	}
 	if err := ls.UnindexExpiry(ctx, ref, category); err != nil {
 		return nil, g.toStatus(ctx, "delete", err)
