@@ -203,6 +203,11 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 			return st, err
 		}
 		id, size := string(ch[0:4]), int64(binary.LittleEndian.Uint32(ch[4:]))
+		if !chunkID(ch[0:4]) {
+			// Sample data past what the data chunk's size says, most
+			// likely: copying it unsilenced would pass speech through.
+			return st, fmt.Errorf("%w: chunk id %q is not text (sample data beyond the data chunk's size?)", ErrNotWAV, ch[0:4])
+		}
 		switch id {
 		case "fmt ":
 			if size > maxFmt {
@@ -225,8 +230,12 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 			if format == nil {
 				return st, fmt.Errorf("%w: data before fmt", ErrNotWAV)
 			}
-			if size == 0xFFFFFFFF {
-				size = -1 // a streamed WAV: the data runs to the end
+			if next, _ := br.Peek(4); size == 0xFFFFFFFF || size == 0 && len(next) > 0 && !knownChunks[string(next)] {
+				// A streamed WAV, or one whose recorder never wrote the
+				// size it left at 0, followed by samples rather than one
+				// of the chunks that follow audio data (players play such
+				// data to the end).
+				size = -1
 			}
 			n, err := silenceData(dst, br, size, *format, ranges, &st)
 			if err != nil {
@@ -236,7 +245,9 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 		default:
 			if _, err := io.CopyN(dst, br, size); err != nil {
 				if errors.Is(err, io.EOF) {
-					return st, nil // a truncated last chunk is copied as it is
+					// Kept pending rather than passed through: what is
+					// left may be samples that no size accounts for.
+					return st, fmt.Errorf("%w: chunk %q runs past the end of the file", ErrNotWAV, id)
 				}
 				return st, err
 			}
@@ -254,6 +265,25 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 		return st, fmt.Errorf("%w: no fmt chunk", ErrNotWAV)
 	}
 	return st, nil
+}
+
+// knownChunks are the chunks found after a WAV's data chunk: metadata,
+// cue points, padding.
+var knownChunks = map[string]bool{
+	"LIST": true, "id3 ": true, "ID3 ": true, "cue ": true, "smpl": true, "inst": true, "fact": true,
+	"bext": true, "JUNK": true, "junk": true, "PAD ": true, "iXML": true, "axml": true, "plst": true,
+	"acid": true, "cart": true, "DISP": true, "afsp": true, "PEAK": true, "umid": true, "_PMX": true,
+}
+
+// chunkID reports whether id can be a RIFF chunk id: four printable ASCII
+// characters.
+func chunkID(id []byte) bool {
+	for _, c := range id {
+		if c < 0x20 || c > 0x7E {
+			return false
+		}
+	}
+	return true
 }
 
 // silenceData copies size bytes of sample data (-1: to the end), silencing

@@ -317,3 +317,44 @@ func TestFramesSortsAndMergesSpansInAnyOrder(t *testing.T) {
 		t.Fatalf("frames = %v, want %v", got, want)
 	}
 }
+
+// Recorders that write a placeholder data size of 0 and patch it at the
+// end leave 0 when they die; players play such data to the end of the
+// file. Those samples are silenced like any others, not copied as the
+// body of a chunk no size accounts for (second review: 3 s of speech left
+// unsilenced and the recording marked redacted). Bytes after the data
+// chunk that cannot be chunks, or a chunk that runs past the end of the
+// file, fail the silencing, which keeps the recording pending, instead of
+// being passed through.
+func TestSamplesNoSizeAccountsForAreSilencedOrRefused(t *testing.T) {
+	f := fixtures[1]
+	in := f.build()
+	off, size := dataOffset(t, in)
+	samples := bytes.Repeat([]byte{0x55}, size)
+	unpatched := append(append(append([]byte{}, in[:off-4]...), 0, 0, 0, 0), samples...)
+	var out bytes.Buffer
+	st, err := Silence(&out, bytes.NewReader(unpatched), []Span{{Start: 0, End: time.Hour}})
+	if err != nil || bytes.Contains(out.Bytes()[off:], []byte{0x55}) || out.Len() != len(unpatched) {
+		t.Fatalf("data size 0 followed by samples: %+v, %v; %d of %d sample bytes left as they were",
+			st, err, bytes.Count(out.Bytes()[off:], []byte{0x55}), size)
+	}
+
+	// A data size that says half of what follows: the rest cannot be read
+	// as chunks, and is not copied as if it were one.
+	short := append([]byte{}, in[:off+size]...)
+	binary.LittleEndian.PutUint32(short[off-4:], uint32(size/2))
+	for i := off + size/2; i < len(short); i++ {
+		short[i] = 0x05
+	}
+	out.Reset()
+	if _, err := Silence(&out, bytes.NewReader(short), []Span{{Start: 0, End: time.Hour}}); !errors.Is(err, ErrNotWAV) {
+		t.Fatalf("samples past the data chunk's size: %v; want ErrNotWAV", err)
+	}
+	// A LIST chunk cut short at the end of the file.
+	cut := append(append([]byte{}, in[:off+size]...), chunk("LIST", []byte("INFOICMT\x04\x00\x00\x00abc\x00"))...)
+	cut = cut[:len(cut)-6]
+	out.Reset()
+	if _, err := Silence(&out, bytes.NewReader(cut), []Span{{Start: 0, End: time.Hour}}); !errors.Is(err, ErrNotWAV) {
+		t.Fatalf("a chunk running past the end of the file: %v; want ErrNotWAV", err)
+	}
+}
