@@ -470,9 +470,14 @@ type msgSource interface {
 // a stream silent for the idle timeout, slower than the minimum rate over a
 // window, or older than the maximum duration is ended and stores nothing.
 type receiver struct {
-	msgs  chan received
-	done  chan struct{}
-	rules progressRules
+	msgs chan received
+	// want asks the goroutine for the next message: it receives only when
+	// asked, so an upload holds one decoded message at a time (the one
+	// its handler works on), as uploadMemory counts.
+	want    chan struct{}
+	pending bool // asked and not answered yet
+	done    chan struct{}
+	rules   progressRules
 
 	start       time.Time
 	windowStart time.Time
@@ -490,9 +495,14 @@ func (g *Gateway) receiver(stream msgSource) *receiver {
 
 func newReceiver(stream msgSource, rules progressRules) *receiver {
 	now := time.Now()
-	r := &receiver{msgs: make(chan received), done: make(chan struct{}), rules: rules, start: now, windowStart: now}
+	r := &receiver{msgs: make(chan received), want: make(chan struct{}), done: make(chan struct{}), rules: rules, start: now, windowStart: now}
 	go func() {
 		for {
+			select {
+			case <-r.want:
+			case <-r.done:
+				return
+			}
 			msg, err := stream.Recv()
 			select {
 			case r.msgs <- received{msg, err}:
@@ -517,8 +527,17 @@ func (r *receiver) recv(ctx context.Context) (*sealgatev1.UploadArtifactRequest,
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
+	if !r.pending {
+		select {
+		case r.want <- struct{}{}:
+			r.pending = true
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	select {
 	case m := <-r.msgs:
+		r.pending = false
 		if m.err == nil {
 			if err := r.progress(int64(len(m.msg.GetChunk()))); err != nil {
 				return nil, err
