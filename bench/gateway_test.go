@@ -80,7 +80,7 @@ log_level: warn
 audit: "off"
 metrics_listen: 127.0.0.1:%d
 debug_pprof: true
-limits: {uploads_per_principal: 256, uploads_per_account: 256, reads_per_principal: 256, reads_per_account: 256}
+limits: {uploads_per_principal: 256, uploads_per_account: 256, reads_per_principal: 256, reads_per_account: 256, stream_memory_bytes: 4294967296}
 keys:
   revocation_bound: %s
   aws_kms: {regions: [%s], accounts: [{id: "%s", accounts: [demo]}]}

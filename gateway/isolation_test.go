@@ -379,7 +379,7 @@ func TestStreamsBeyondTheCapsAreRefused(t *testing.T) {
 // 4 MiB, letting about 12 times more streams past the budget).
 func TestUploadsReserveAWholeMessageWhateverTheyDeclare(t *testing.T) {
 	env := gatewaytest.Start(t, func(c *config.Config) {
-		c.Limits = limits.Config{StreamMemory: 10 << 20}
+		c.Limits = limits.Config{StreamMemory: 10 << 20, AccountMemory: 10 << 20}
 	})
 	ctx := env.Ctx(t, "demo")
 	tiny := func() *sealgatev1.UploadHeader {
@@ -405,4 +405,39 @@ func TestUploadsReserveAWholeMessageWhateverTheyDeclare(t *testing.T) {
 	// Two quiet uploads hold about 8.8 MiB of the 10: a third is refused.
 	_, err := env.Upload(ctx, tiny(), strings.NewReader("abcd"), 4)
 	wantStatus(t, "a third upload declaring 4 bytes", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
+}
+
+// No account can take the whole stream memory budget: each may reserve a
+// quarter of it by default (second review: one account's idle streams,
+// within its stream caps, made another account's 2-byte upload fail).
+func TestOneAccountCannotTakeTheWholeMemoryBudget(t *testing.T) {
+	env := gatewaytest.Start(t, func(c *config.Config) {
+		c.Limits = limits.Config{StreamMemory: 40 << 20} // 10 MiB per account
+	})
+	createAccount(t, env, "globex", "us")
+	ctx := env.Ctx(t, "demo")
+	for i := range 2 {
+		uctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		us, err := env.Artifacts.UploadArtifact(uctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := us.Send(&sealgatev1.UploadArtifactRequest{Payload: &sealgatev1.UploadArtifactRequest_Header{Header: callHeader("us-west")}}); err != nil {
+			t.Fatal(err)
+		}
+		if !eventually(func() bool { return env.Runtime.Gateway.ActiveStreams(limits.Upload, "demo") == i+1 }) {
+			t.Fatalf("quiet upload %d never took its slot", i)
+		}
+	}
+	// Demo holds about 8.8 MiB of its 10: its third upload is refused...
+	_, err := env.Upload(ctx, callHeader("us-west"), strings.NewReader("ab"), 2)
+	st := wantStatus(t, "demo's third upload", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
+	if !strings.Contains(st.Message(), "stream_memory_per_account") {
+		t.Errorf("refused by %q, want the per-account share", st.Message())
+	}
+	// ...while the budget has room for globex.
+	if _, err := env.Upload(env.Ctx(t, "globex"), callHeader("us-west"), strings.NewReader("ab"), 2); err != nil {
+		t.Fatalf("globex's upload: %v", err)
+	}
 }

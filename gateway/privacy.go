@@ -98,16 +98,18 @@ type textTransform struct {
 	result   redact.Result
 }
 
-// memory is the most the transform holds at once beyond a stream's own
-// buffers, for content of n bytes (-1: unknown): nothing for the text
-// formats, which it rewrites a window at a time; a Transcribe transcript
-// is parsed whole.
+// memory is what the transform holds beyond a stream's own buffers, for
+// content of n bytes, reserved when the stream starts: nothing for the
+// text formats, which it rewrites a window at a time; for a Transcribe
+// transcript, which is parsed whole, the parse's memory when its size is
+// known, or else the largest transcript's bytes (its writer reserves the
+// parse's memory once it has them all: see redact.SetReserve).
 func (x *textTransform) memory(n int64) int64 {
-	if x == nil || x.format != redact.TranscribeJSON {
+	switch {
+	case x == nil || x.format != redact.TranscribeJSON:
 		return 0
-	}
-	if n < 0 {
-		n = redact.MaxJSON
+	case n < 0:
+		return redact.MaxJSON
 	}
 	return redact.JSONMemory(n)
 }

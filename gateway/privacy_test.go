@@ -328,7 +328,7 @@ func TestBadBlockingRulesAreFieldViolations(t *testing.T) {
 // not declared.
 func TestTranscriptParsesReserveTheirMemory(t *testing.T) {
 	env := gatewaytest.Start(t, func(c *config.Config) {
-		c.Limits = limits.Config{StreamMemory: 40 << 20}
+		c.Limits = limits.Config{StreamMemory: 40 << 20, AccountMemory: 40 << 20}
 	})
 	ctx := env.Ctx(t, "demo", auth.RoleUploader, auth.RoleReader, auth.RoleAdmin)
 	viewer := env.Ctx(t, "demo", auth.RoleReader, auth.RolePIIViewer)
@@ -358,20 +358,23 @@ func TestTranscriptParsesReserveTheirMemory(t *testing.T) {
 		t.Fatalf("masked read of the small transcript shows the number: %s", got)
 	}
 
-	// Redacted uploads: refused before any content when the declared size,
-	// or the largest transcript for an undeclared one, does not fit.
+	// Redacted uploads: refused before any content when the declared size
+	// does not fit; one of undeclared size reserves the largest
+	// transcript's bytes at once, and the parse once all of them are there.
 	setPrivacy(t, env, ctx, &sealgatev1.PrivacyPolicy{Redaction: &sealgatev1.Redaction{Enabled: true}})
 	body := append([]byte(doc), bytes.Repeat([]byte(" "), 2<<20)...)
 	_, err = env.Upload(ctx, jsonHeader(int64(len(body))), bytes.NewReader(body), 64<<10)
 	wantStatus(t, "redacted upload of a declared 2 MiB transcript", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
-	_, err = env.Upload(ctx, jsonHeader(-1), strings.NewReader(doc), 64<<10)
-	wantStatus(t, "redacted upload of a transcript of undeclared size", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
-	a, err := env.Upload(ctx, jsonHeader(int64(len(doc))), strings.NewReader(doc), 64<<10)
-	if err != nil {
-		t.Fatalf("redacted upload of a small declared transcript: %v", err)
-	}
-	if got := string(storedPlaintext(t, env, a)); strings.Contains(got, "415-555-0134") {
-		t.Fatalf("stored transcript keeps the number: %s", got)
+	_, err = env.Upload(ctx, jsonHeader(-1), bytes.NewReader(body), 64<<10)
+	wantStatus(t, "redacted upload of a 2 MiB transcript of undeclared size", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
+	for _, size := range []int64{int64(len(doc)), -1} {
+		a, err := env.Upload(ctx, jsonHeader(size), strings.NewReader(doc), 64<<10)
+		if err != nil {
+			t.Fatalf("redacted upload of a small transcript (declared %d): %v", size, err)
+		}
+		if got := string(storedPlaintext(t, env, a)); strings.Contains(got, "415-555-0134") {
+			t.Fatalf("stored transcript keeps the number: %s", got)
+		}
 	}
 	// Everything reserved was given back.
 	sms := textHeader(sealgatev1.ArtifactType_ARTIFACT_TYPE_SMS_MESSAGE, "text/plain")

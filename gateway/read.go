@@ -288,7 +288,7 @@ func (g *Gateway) readArtifact(ctx context.Context, p *auth.Principal, ref layou
 	} else if mk := masking(settings, meta.GetType(), meta.GetContentType()); mk != nil {
 		pii = "unmasked"
 		if !p.HasRole(auth.RolePIIViewer) {
-			more, err := g.limits.Memory(mk.memory(size))
+			more, err := g.limits.Memory(ref.Account, mk.memory(size))
 			if err != nil {
 				return g.toStatus(ctx, "read", err)
 			}

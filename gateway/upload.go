@@ -16,6 +16,7 @@ import (
 	"github.com/sealgate/sealgate/gateway/lifecycle"
 	"github.com/sealgate/sealgate/gateway/limits"
 	"github.com/sealgate/sealgate/gateway/policy"
+	"github.com/sealgate/sealgate/gateway/privacy/redact"
 	"github.com/sealgate/sealgate/keys"
 	sealgatev1 "github.com/sealgate/sealgate/proto/sealgate/v1"
 	"github.com/sealgate/sealgate/store"
@@ -76,7 +77,7 @@ func (s *artifactService) UploadArtifact(stream sealgatev1.ArtifactService_Uploa
 		return st
 	}
 	if mem := plan.redactor.memory(plan.declared); mem > 0 {
-		more, err := g.limits.Memory(mem)
+		more, err := g.limits.Memory(p.Account, mem)
 		if err != nil {
 			st := g.toStatus(ctx, "upload", err)
 			g.metrics.Uploads.WithLabelValues(outcome(err)).Inc()
@@ -361,6 +362,11 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 	stored := &countWriter{w: enc}
 	if plan.redactor != nil {
 		redacted = plan.redactor.writer(stored)
+		if plan.declared < 0 {
+			// Reserved at the header: the bytes; here: the parse.
+			account := plan.ref.Account
+			redact.SetReserve(redacted, func(n int64) (func(), error) { return g.limits.Memory(account, n) })
+		}
 		sink = redacted
 	}
 	if len(plan.rules) > 0 {

@@ -44,6 +44,10 @@ type Config struct {
 	// StreamMemory is the budget, in bytes, of buffers that all streams
 	// together may hold; each stream reserves its worst case when it starts.
 	StreamMemory int64 `yaml:"stream_memory_bytes"`
+	// AccountMemory caps what the streams of one account may reserve of
+	// StreamMemory together (default a quarter of it), so that no tenant
+	// can take the whole budget from the others.
+	AccountMemory int64 `yaml:"stream_memory_per_account_bytes"`
 	// KeyProbesPerSecond and KeyProbeBurst limit, per account, the calls
 	// that reach key services on a tenant's request (settings changes of
 	// the key policy, CheckKeyAccess, RewrapArtifacts).
@@ -88,6 +92,9 @@ func (c Config) WithDefaults() Config {
 	if c.StreamMemory == 0 {
 		c.StreamMemory = d.StreamMemory
 	}
+	if c.AccountMemory == 0 {
+		c.AccountMemory = c.StreamMemory / 4
+	}
 	if c.KeyProbesPerSecond == 0 {
 		c.KeyProbesPerSecond = d.KeyProbesPerSecond
 	}
@@ -111,8 +118,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("limits: %s %d: must not be negative", name, v)
 		}
 	}
-	if c.StreamMemory < 0 || c.KeyProbesPerSecond < 0 {
-		return fmt.Errorf("limits: stream_memory_bytes and key_probes_per_second must not be negative")
+	if c.StreamMemory < 0 || c.AccountMemory < 0 || c.KeyProbesPerSecond < 0 {
+		return fmt.Errorf("limits: stream_memory_bytes, stream_memory_per_account_bytes and key_probes_per_second must not be negative")
 	}
 	if c.ScanShare < 0 || c.ScanBurst < 0 {
 		return fmt.Errorf("limits: blocking_scan_share and blocking_scan_burst must not be negative")
@@ -146,6 +153,7 @@ type Limiter struct {
 	principal map[key]int
 	account   map[key]int
 	probes    map[string]*rate.Limiter
+	accMem    map[string]int64 // bytes reserved by each account's streams
 	scans     map[string]*scanBucket
 }
 
@@ -160,7 +168,7 @@ func New(cfg Config) *Limiter {
 	return &Limiter{
 		cfg: cfg, mem: semaphore.NewWeighted(cfg.StreamMemory), now: time.Now,
 		principal: map[key]int{}, account: map[key]int{}, probes: map[string]*rate.Limiter{},
-		scans: map[string]*scanBucket{},
+		scans: map[string]*scanBucket{}, accMem: map[string]int64{},
 	}
 }
 
@@ -189,32 +197,61 @@ func (l *Limiter) Stream(kind Kind, account, principal string, mem int64) (relea
 	l.principal[pk]++
 	l.account[ak]++
 	l.mu.Unlock()
-	mem = min(max(mem, 0), l.cfg.StreamMemory)
-	if !l.mem.TryAcquire(mem) {
+	// A stream larger than a budget gets all of it, when nothing else
+	// holds any.
+	freeMem, err := l.reserve(account, min(max(mem, 0), l.cfg.StreamMemory, l.cfg.AccountMemory))
+	if err != nil {
 		l.drop(pk, ak)
+		return nil, err
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			freeMem()
+			l.drop(pk, ak)
+		})
+	}, nil
+}
+
+// reserve takes mem bytes of account's share of the memory budget and of
+// the budget, or returns an *Exceeded naming the one that cannot hold
+// them. The returned function gives them back.
+func (l *Limiter) reserve(account string, mem int64) (func(), error) {
+	l.mu.Lock()
+	if l.accMem[account]+mem > l.cfg.AccountMemory {
+		l.mu.Unlock()
+		return nil, &Exceeded{Limit: "stream_memory_per_account", RetryAfter: 2 * time.Second}
+	}
+	l.accMem[account] += mem
+	l.mu.Unlock()
+	unaccount := func() {
+		l.mu.Lock()
+		if l.accMem[account] -= mem; l.accMem[account] <= 0 {
+			delete(l.accMem, account)
+		}
+		l.mu.Unlock()
+	}
+	if !l.mem.TryAcquire(mem) {
+		unaccount()
 		return nil, &Exceeded{Limit: "stream_memory", RetryAfter: 2 * time.Second}
 	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			l.mem.Release(mem)
-			l.drop(pk, ak)
+			unaccount()
 		})
 	}, nil
 }
 
-// Memory reserves mem more bytes of the memory budget for a stream that
-// already holds a slot, for buffers it finds it needs only once it has
-// started (a transcript that is parsed whole). It never waits: when the
-// budget cannot hold mem it returns an *Exceeded. The returned release
-// gives the bytes back; call it exactly once.
-func (l *Limiter) Memory(mem int64) (release func(), err error) {
-	mem = max(mem, 0)
-	if !l.mem.TryAcquire(mem) {
-		return nil, &Exceeded{Limit: "stream_memory", RetryAfter: 2 * time.Second}
-	}
-	var once sync.Once
-	return func() { once.Do(func() { l.mem.Release(mem) }) }, nil
+// Memory reserves mem more bytes of account's share of the memory budget
+// for a stream that already holds a slot, for buffers it finds it needs
+// only once it has started (a transcript that is parsed whole). It never
+// waits: when the account's share or the budget cannot hold mem it returns
+// an *Exceeded. The returned release gives the bytes back; call it exactly
+// once.
+func (l *Limiter) Memory(account string, mem int64) (release func(), err error) {
+	return l.reserve(account, max(mem, 0))
 }
 
 func (l *Limiter) drop(pk, ak key) {

@@ -26,7 +26,8 @@ var ErrNotTranscript = errors.New("redact: JSON content is not an AWS Transcribe
 
 // jsonWriter collects a Transcribe transcript and rewrites it on Close.
 type jsonWriter struct {
-	dst  io.Writer
+	reserve ReserveFunc
+	dst     io.Writer
 	d    *detect.Detector
 	repl Replacer
 	res  *Result
@@ -40,7 +41,28 @@ func (w *jsonWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
+// ReserveFunc reserves n bytes of memory, or refuses them with an error;
+// the function it returns gives them back.
+type ReserveFunc func(n int64) (release func(), err error)
+
+// SetReserve makes w, when it rewrites Transcribe JSON (which is parsed
+// whole once it is all there), reserve JSONMemory of the transcript's size
+// through reserve before it parses it, and fail with reserve's error when
+// refused. Writers of other formats hold a window at a time and ignore it.
+func SetReserve(w io.WriteCloser, reserve ReserveFunc) {
+	if jw, ok := w.(*jsonWriter); ok {
+		jw.reserve = reserve
+	}
+}
+
 func (w *jsonWriter) Close() error {
+	if w.reserve != nil {
+		release, err := w.reserve(JSONMemory(int64(w.buf.Len())))
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	// One parse serves both the times and the rewrite: a parsed document
 	// takes many times its size in memory (JSONMemory).
 	t, err := parseTranscribe(w.buf.Bytes())
