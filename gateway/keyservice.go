@@ -177,7 +177,7 @@ func (s *keyService) RewrapArtifacts(req *sealgatev1.RewrapArtifactsRequest, str
 	// by the key it names now, which is what new slots record.
 	resolved := make([]string, len(uris))
 	for i, uri := range uris {
-		if resolved[i], err = g.cfg.Keyring.ResolveKeyURI(ctx, uri); err != nil {
+		if resolved[i], err = g.cfg.Keyring.ResolveKeyURI(ctx, uri, account); err != nil {
 			return g.toStatus(ctx, "rewrap", err)
 		}
 	}

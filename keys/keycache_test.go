@@ -355,7 +355,7 @@ func (a *aliased) WrapResolved(ctx context.Context, pt []byte, ec keys.Encryptio
 	return b, a.target, err
 }
 
-func (a *aliased) ResolveKeyURI(context.Context) (string, error) { return a.target, nil }
+func (a *aliased) ResolveKeyURI(context.Context, string) (string, error) { return a.target, nil }
 
 func TestKeyCacheRecordsTheKeyAnAliasNamed(t *testing.T) {
 	w, err := local.Open(t.TempDir(), "customer")

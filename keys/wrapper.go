@@ -39,8 +39,9 @@ type ResolvingWrapper interface {
 	// URI when it names a key).
 	WrapResolved(ctx context.Context, plaintext []byte, ec EncryptionContext) (wrapped []byte, keyURI string, err error)
 	// ResolveKeyURI returns the URI of the key the Wrapper's URI names now,
-	// with the errors of Wrap.
-	ResolveKeyURI(ctx context.Context) (string, error)
+	// asked on behalf of account (whose access to the key is checked, and
+	// whose credentials are used, as by Wrap), with the errors of Wrap.
+	ResolveKeyURI(ctx context.Context, account string) (string, error)
 }
 
 // AccountChecker is implemented by Openers that restrict which keys an
@@ -117,15 +118,16 @@ func (k *Keyring) CheckAccount(uri, account string) error {
 	return nil
 }
 
-// ResolveKeyURI returns the URI of the key that uri names now: uri itself,
-// or an alias's target for a ResolvingWrapper.
-func (k *Keyring) ResolveKeyURI(ctx context.Context, uri string) (string, error) {
+// ResolveKeyURI returns the URI of the key that uri names now, asked on
+// behalf of account: uri itself, or an alias's target for a
+// ResolvingWrapper.
+func (k *Keyring) ResolveKeyURI(ctx context.Context, uri, account string) (string, error) {
 	w, err := k.Wrapper(ctx, uri)
 	if err != nil {
 		return "", err
 	}
 	if rw, ok := w.(ResolvingWrapper); ok {
-		return rw.ResolveKeyURI(ctx)
+		return rw.ResolveKeyURI(ctx, account)
 	}
 	return uri, nil
 }

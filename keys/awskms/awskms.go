@@ -207,13 +207,14 @@ func (w *Wrapper) answered(got string) (string, error) {
 
 // ResolveKeyURI returns the URI of the key the Wrapper names now: its own
 // for a key ARN, or for an alias the key it points to (DescribeKey, asked
-// anew every time). It returns the errors of classify when DescribeKey
+// anew every time), with account's credentials (its role and external id)
+// as Wrap uses them. It returns the errors of classify when DescribeKey
 // fails.
-func (w *Wrapper) ResolveKeyURI(ctx context.Context) (string, error) {
+func (w *Wrapper) ResolveKeyURI(ctx context.Context, account string) (string, error) {
 	if !w.key.alias {
 		return w.uri, nil
 	}
-	client, err := w.clientFor(ctx, "")
+	client, err := w.clientFor(ctx, account)
 	if err != nil {
 		return "", err
 	}

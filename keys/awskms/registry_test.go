@@ -226,3 +226,28 @@ func TestNoCredentialsIsUnavailableNotInternal(t *testing.T) {
 		t.Fatalf("Wrap without AWS credentials: %v, want ErrKeyUnavailable (KEY_SERVICE_UNAVAILABLE, not INTERNAL)", err)
 	}
 }
+
+// An alias registered for an account resolves on that account's behalf
+// (RewrapArtifacts compares artifacts with the key the alias names now):
+// resolving it for no account was refused for every alias registered as the
+// docs show, with an account list (second review), and another account may
+// not resolve it.
+func TestAliasResolvesForItsAccount(t *testing.T) {
+	var kmsReqs recorder
+	pointAWS(t, kmsReqs.serve(t, func(string) (int, string) {
+		return 200, `{"KeyMetadata":{"Arn":"` + testARN + `","KeyId":"` + testARN + `"}}`
+	}), "http://127.0.0.1:1")
+	o := &awskms.Opener{Regions: []string{"us-east-1"}, Accounts: []awskms.Account{{ID: "111122223333", Accounts: []string{"acme"}}}}
+	alias := awskms.Scheme + "://arn:aws:kms:us-east-1:111122223333:alias/acme-current"
+	w, err := o.OpenWrapper(context.Background(), alias)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.(keys.ResolvingWrapper).ResolveKeyURI(context.Background(), "acme")
+	if want := awskms.Scheme + "://" + testARN; err != nil || got != want {
+		t.Fatalf("ResolveKeyURI of acme's alias for acme: %q, %v; want %q", got, err, want)
+	}
+	if _, err := w.(keys.ResolvingWrapper).ResolveKeyURI(context.Background(), "globex"); !errors.Is(err, keys.ErrKeyNotAllowed) {
+		t.Fatalf("ResolveKeyURI of acme's alias for globex: %v; want ErrKeyNotAllowed", err)
+	}
+}
