@@ -67,6 +67,10 @@ type Event struct {
 	// Uploader is the subject of the principal that sent the upload.
 	Uploader string            `json:"uploader,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
+	// LabelsDropped is true when the upload's labels were left out to keep
+	// the event within maxEntry (64 labels of 256 bytes can exceed it once
+	// escaped as JSON).
+	LabelsDropped bool `json:"labels_dropped,omitempty"`
 }
 
 // NewID returns a random event id.
@@ -216,8 +220,14 @@ type entry struct {
 
 func key(webhook, id string) string { return prefix + webhook + "/" + id + ".json" }
 
-// maxEntry bounds an outbox object.
-const maxEntry = 64 << 10
+// maxEntry bounds an outbox object; Enqueue keeps an entry maxEntrySlack
+// below it, for what attempts add (the lease, the count, the last error of
+// at most maxLastError bytes).
+const (
+	maxEntry      = 64 << 10
+	maxEntrySlack = 4 << 10
+	maxLastError  = 1 << 10
+)
 
 // Enqueue stores ev for every webhook that wants it; when it returns nil
 // the event will be delivered even if this process dies now. It returns
@@ -232,6 +242,15 @@ func (o *Outbox) Enqueue(ctx context.Context, ev Event) (int, error) {
 			continue
 		}
 		data, err := json.Marshal(entry{Webhook: w.Name, Event: ev, Next: o.cfg.Now()})
+		if err == nil && len(data) > maxEntry-maxEntrySlack && len(ev.Labels) > 0 {
+			// An entry too large to load would never be delivered nor
+			// dropped: the labels (the only large part) go.
+			ev.Labels, ev.LabelsDropped = nil, true
+			data, err = json.Marshal(entry{Webhook: w.Name, Event: ev, Next: o.cfg.Now()})
+		}
+		if err == nil && len(data) > maxEntry-maxEntrySlack {
+			err = fmt.Errorf("notify: event of %d bytes, at most %d", len(data), maxEntry-maxEntrySlack)
+		}
 		if err != nil {
 			return n, err
 		}
@@ -358,6 +377,9 @@ func (o *Outbox) attempt(ctx context.Context, k string, hooks map[string]*Webhoo
 		return time.Time{}
 	}
 	e.LastError = err.Error()
+	if len(e.LastError) > maxLastError {
+		e.LastError = e.LastError[:maxLastError]
+	}
 	e.LeaseUntil = time.Time{}
 	e.Next = o.cfg.Now().Add(o.backoff(e.Attempts))
 	retry, _ := json.Marshal(e)

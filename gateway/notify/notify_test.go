@@ -3,9 +3,11 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -261,5 +263,46 @@ func TestEnqueueWakesRun(t *testing.T) {
 			t.Fatal("an enqueued event waited for the hourly poll")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// An event is kept small enough for the outbox to load it: an upload's
+// labels (up to 64 of 256 bytes, each '<' escaped to six bytes in JSON)
+// made an entry of about 100 KiB that was never delivered nor dropped, and
+// kept the outbox polling every second (second review). The labels are
+// dropped, and said to be.
+func TestEventWithLargeLabelsIsDeliveredWithoutThem(t *testing.T) {
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	b := newStore(t)
+	o := New(Config{Store: b, Webhooks: []Webhook{{Name: "ops", URL: srv.URL, Secret: secret}}})
+	ctx := context.Background()
+	ev := blockedEvent()
+	ev.Labels = map[string]string{}
+	for i := range 64 {
+		ev.Labels[fmt.Sprintf("label-%02d", i)] = strings.Repeat("<", 256)
+	}
+	if n, err := o.Enqueue(ctx, ev); err != nil || n != 1 {
+		t.Fatalf("Enqueue = %d, %v", n, err)
+	}
+	o.DeliverDue(ctx)
+	if rcv.count() != 1 || pending(t, b) != 0 {
+		t.Fatalf("received %d, %d left in the outbox; want it delivered and gone", rcv.count(), pending(t, b))
+	}
+	var got Event
+	if err := json.Unmarshal(rcv.bodies[0], &got); err != nil || !got.LabelsDropped || len(got.Labels) != 0 || got.RuleID != "no-cards" {
+		t.Fatalf("delivered %+v (%v); want it without its labels, saying so", got, err)
+	}
+	// Small labels are kept.
+	ev = blockedEvent()
+	ev.Labels = map[string]string{"campaign": "spring"}
+	if _, err := o.Enqueue(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	o.DeliverDue(ctx)
+	var small Event
+	if err := json.Unmarshal(rcv.bodies[1], &small); err != nil || small.LabelsDropped || small.Labels["campaign"] != "spring" {
+		t.Fatalf("delivered %+v (%v); want its labels", small, err)
 	}
 }
