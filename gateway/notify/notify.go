@@ -161,6 +161,10 @@ type Config struct {
 	// (default 1 min); Poll is how often Run looks for due entries when
 	// nothing wakes it (default 10 s).
 	MinBackoff, MaxBackoff, Lease, Poll time.Duration
+	// MaxAge is how long an event is retried (default 7 days): one older
+	// is dropped with an error in the log (the audit log keeps the blocked
+	// upload), so that a receiver gone for good leaves nothing behind.
+	MaxAge time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Delivered, when set, is called after each successful delivery
@@ -197,6 +201,9 @@ func New(cfg Config) *Outbox {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 10 * time.Second
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 7 * 24 * time.Hour
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -297,24 +304,44 @@ func (o *Outbox) Run(ctx context.Context) {
 }
 
 // DeliverDue attempts every entry that is due and returns when the next
-// pending one falls due (zero when none is pending).
+// pending one falls due (zero when none is pending). Each webhook's entries
+// are attempted in turn, and the webhooks side by side, so that a receiver
+// that hangs delays only its own deliveries.
 func (o *Outbox) DeliverDue(ctx context.Context) time.Time {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	hooks := map[string]*Webhook{}
+	nexts := make([]time.Time, len(o.cfg.Webhooks))
+	var wg sync.WaitGroup
 	for i := range o.cfg.Webhooks {
-		hooks[o.cfg.Webhooks[i].Name] = &o.cfg.Webhooks[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nexts[i] = o.deliverTo(ctx, &o.cfg.Webhooks[i])
+		}()
 	}
+	wg.Wait()
+	var next time.Time
+	for _, due := range nexts {
+		if !due.IsZero() && (next.IsZero() || due.Before(next)) {
+			next = due
+		}
+	}
+	return next
+}
+
+// deliverTo attempts w's due entries and returns when its next pending
+// one falls due.
+func (o *Outbox) deliverTo(ctx context.Context, w *Webhook) time.Time {
 	var next time.Time
 	after := ""
 	for ctx.Err() == nil {
-		page, err := o.cfg.Store.List(ctx, prefix, after, 500)
+		page, err := o.cfg.Store.List(ctx, prefix+w.Name+"/", after, 500)
 		if err != nil {
-			o.cfg.Logger.WarnContext(ctx, "notify: listing the outbox failed", "err", err)
+			o.cfg.Logger.WarnContext(ctx, "notify: listing the outbox failed", "webhook", w.Name, "err", err)
 			return o.cfg.Now().Add(o.cfg.MinBackoff)
 		}
 		for _, obj := range page {
-			due := o.attempt(ctx, obj.Key, hooks)
+			due := o.attempt(ctx, obj.Key, w)
 			if !due.IsZero() && (next.IsZero() || due.Before(next)) {
 				next = due
 			}
@@ -329,7 +356,7 @@ func (o *Outbox) DeliverDue(ctx context.Context) time.Time {
 
 // attempt delivers one entry if it is due and returns when it is due next
 // (zero when it is done or gone).
-func (o *Outbox) attempt(ctx context.Context, k string, hooks map[string]*Webhook) time.Time {
+func (o *Outbox) attempt(ctx context.Context, k string, w *Webhook) time.Time {
 	data, version, err := o.cfg.Store.Load(ctx, k, maxEntry)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
@@ -344,13 +371,16 @@ func (o *Outbox) attempt(ctx context.Context, k string, hooks map[string]*Webhoo
 		_ = o.cfg.Store.Delete(ctx, k)
 		return time.Time{}
 	}
-	w := hooks[e.Webhook]
-	if w == nil {
-		// The webhook was removed from the configuration: keep the entry
-		// (another gateway may still have it) but do not hurry.
-		return time.Time{}
+	if e.Webhook != w.Name {
+		return time.Time{} // not one of w's: left alone
 	}
 	now := o.cfg.Now()
+	if now.Sub(e.Event.OccurredAt) > o.cfg.MaxAge {
+		o.cfg.Logger.ErrorContext(ctx, "notify: dropping a notification not delivered in time", "webhook", w.Name,
+			"event", e.Event.ID, "type", e.Event.Type, "account", e.Event.Account, "attempts", e.Attempts, "last_error", e.LastError)
+		_ = o.cfg.Store.Delete(ctx, k)
+		return time.Time{}
+	}
 	if now.Before(e.Next) {
 		return e.Next
 	}

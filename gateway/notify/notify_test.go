@@ -306,3 +306,57 @@ func TestEventWithLargeLabelsIsDeliveredWithoutThem(t *testing.T) {
 		t.Fatalf("delivered %+v (%v); want its labels", small, err)
 	}
 }
+
+// A receiver that hangs delays only its own webhook's deliveries (second
+// review: one slow receiver held every other webhook's events behind the
+// client timeout, entry after entry), and an event that cannot be
+// delivered for MaxAge is dropped rather than retried for ever.
+func TestSlowReceiverDelaysOnlyItsOwnWebhook(t *testing.T) {
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer slow.Close()
+	defer close(release)
+	rcv := &receiver{}
+	fast := httptest.NewServer(rcv)
+	defer fast.Close()
+	b := newStore(t)
+	// Listed in key order, the slow webhook's entries come first.
+	o := New(Config{Store: b, Client: &http.Client{Timeout: time.Minute}, Webhooks: []Webhook{
+		{Name: "a-slow", URL: slow.URL, Secret: secret}, {Name: "b-fast", URL: fast.URL, Secret: secret}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := o.Enqueue(ctx, blockedEvent()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { o.DeliverDue(ctx); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for rcv.count() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rcv.count() != 1 {
+		t.Errorf("the fast webhook got nothing while the slow one hangs")
+	}
+	cancel()
+	<-done
+
+	// Past MaxAge, an event that keeps failing is dropped.
+	now := time.Now()
+	failing := &receiver{fail: func() bool { return true }}
+	down := httptest.NewServer(failing)
+	defer down.Close()
+	b = newStore(t)
+	o = New(Config{Store: b, Webhooks: []Webhook{{Name: "down", URL: down.URL, Secret: secret}},
+		MaxAge: time.Hour, Now: func() time.Time { return now }})
+	if _, err := o.Enqueue(context.Background(), blockedEvent()); err != nil {
+		t.Fatal(err)
+	}
+	o.DeliverDue(context.Background())
+	if pending(t, b) != 1 {
+		t.Fatal("a failed attempt within MaxAge dropped the event")
+	}
+	now = now.Add(2 * time.Hour)
+	o.DeliverDue(context.Background())
+	if pending(t, b) != 0 {
+		t.Fatal("an event failing for longer than MaxAge is still in the outbox")
+	}
+}
