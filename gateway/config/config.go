@@ -205,6 +205,11 @@ type VaultServer struct {
 	// Accounts are the sealgate accounts that may name keys here; "*" is
 	// every account; empty is none (the provider's key only).
 	Accounts []string `yaml:"accounts"`
+	// KeyPrefix is how the names of an account's keys here begin, with
+	// "{account}" for the account id, e.g. "{account}.": required when
+	// several accounts share the server (and its one token), so that none
+	// can name another's keys.
+	KeyPrefix string `yaml:"key_prefix"`
 	// CAFile verifies the server's certificate; default: system roots.
 	CAFile string `yaml:"ca_file"`
 	// Namespace is the Vault Enterprise namespace, if any.

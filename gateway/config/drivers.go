@@ -60,7 +60,7 @@ func vaultOpener(c *Config) (*vaulttransit.Opener, error) {
 			return nil, fmt.Errorf("config: keys.vault[%d] (%s): %w", i, v.Address, err)
 		}
 		o.Servers = append(o.Servers, vaulttransit.Server{
-			Address: v.Address, Mounts: v.Mounts, Accounts: v.Accounts, Auth: auth,
+			Address: v.Address, Mounts: v.Mounts, Accounts: v.Accounts, KeyPrefix: v.KeyPrefix, Auth: auth,
 			CACert: v.CAFile, Namespace: v.Namespace, Timeout: v.Timeout,
 		})
 	}
@@ -108,7 +108,10 @@ func secretFrom(what, env, path string) func() (string, error) {
 var (
 	awsRegionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 	awsAccountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	roleARNRE    = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
+	// keyPrefixRE: "{account}" once, then a character that no account id
+	// holds, so that one account's prefix is never the start of another's.
+	keyPrefixRE = regexp.MustCompile(`^[A-Za-z0-9._-]*\{account\}[._][A-Za-z0-9._-]*$`)
+	roleARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
 )
 
 // validateKeys checks the key endpoint registrations.
@@ -130,6 +133,13 @@ func (c *Config) validateKeys() error {
 		}
 		if a := v.AppRole; a != nil && ((a.RoleIDEnv == "") == (a.RoleIDFile == "") || (a.SecretIDEnv == "") == (a.SecretIDFile == "")) {
 			errs = append(errs, fmt.Errorf("config: %s.approle: give one of role_id_env, role_id_file and one of secret_id_env, secret_id_file", where))
+		}
+		shared := len(v.Accounts) > 1 || slices.Contains(v.Accounts, "*")
+		switch {
+		case v.KeyPrefix == "" && shared:
+			errs = append(errs, fmt.Errorf("config: %s: a server several accounts share needs key_prefix (e.g. \"{account}.\"), or with its one token every account could use every other's keys", where))
+		case v.KeyPrefix != "" && !keyPrefixRE.MatchString(v.KeyPrefix):
+			errs = append(errs, fmt.Errorf("config: %s.key_prefix %q: want {account} once, followed by a character account ids do not hold (e.g. \"{account}.\")", where, v.KeyPrefix))
 		}
 		for j, w := range c.Keys.Vault[:i] {
 			if (vaulttransit.Server{Address: w.Address}).Host() == (vaulttransit.Server{Address: v.Address}).Host() {

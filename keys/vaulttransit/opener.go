@@ -27,6 +27,12 @@ type Server struct {
 	// as customer keys; "*" allows every account. Empty: none (a server for
 	// the provider's key only).
 	Accounts []string
+	// KeyPrefix, when set, is how the names of an account's keys on this
+	// server begin, "{account}" standing for the account id (for example
+	// "{account}."): with one token for the server, it is what keeps a
+	// tenant from naming another's keys. Config validation requires it for
+	// a server shared by several accounts.
+	KeyPrefix string
 	// Auth supplies the token sent to this server, and to no other.
 	Auth TokenSource
 	// CACert is a PEM file of CAs that verify the server's certificate;
@@ -55,9 +61,13 @@ func (s Server) mounts() []string {
 	return s.Mounts
 }
 
-// allows reports whether account may use keys on s as a customer key.
-func (s Server) allows(account string) bool {
-	return slices.Contains(s.Accounts, "*") || slices.Contains(s.Accounts, account)
+// allows reports whether account may use the key named name on s as a
+// customer key.
+func (s Server) allows(account, name string) bool {
+	if !slices.Contains(s.Accounts, "*") && !slices.Contains(s.Accounts, account) {
+		return false
+	}
+	return s.KeyPrefix == "" || account != "" && strings.HasPrefix(name, strings.ReplaceAll(s.KeyPrefix, "{account}", account))
 }
 
 // Opener serves hcvault:// URIs of registered servers only. A URI naming any
@@ -112,8 +122,8 @@ func (o *Opener) CheckAccount(uri, account string) error {
 	if err != nil {
 		return err
 	}
-	if !s.allows(account) {
-		return fmt.Errorf("%w: vaulttransit: this Vault server is not registered for the account", keys.ErrKeyNotAllowed)
+	if !s.allows(account, ref.name) {
+		return fmt.Errorf("%w: vaulttransit: this Vault server is not registered for the account, or the key's name is not one of the account's", keys.ErrKeyNotAllowed)
 	}
 	return nil
 }
@@ -136,7 +146,7 @@ func (o *Opener) OpenWrapper(_ context.Context, uri string) (keys.Wrapper, error
 	if err != nil {
 		return nil, err
 	}
-	allow := s.allows
+	allow := func(account string) bool { return s.allows(account, ref.name) }
 	if uri == o.ProviderURI {
 		allow = func(string) bool { return true }
 	}

@@ -156,3 +156,35 @@ func TestOpenerRejectsBadURIs(t *testing.T) {
 		t.Errorf("OpenWrapper of a good URI on a registered server: %v", err)
 	}
 }
+
+// On a server several accounts share, one token opens every key: the key
+// prefix is what keeps a tenant to its own keys (second review: acme could
+// name globex's key and wrap under it, or probe which of its names exist).
+func TestSharedServerKeepsEachAccountToItsKeyPrefix(t *testing.T) {
+	o := &vaulttransit.Opener{Servers: []vaulttransit.Server{{Address: "http://127.0.0.1:8200", Accounts: []string{"acme", "acme-corp"},
+		KeyPrefix: "{account}.", Auth: vaulttransit.StaticToken("t")}}}
+	for _, c := range []struct {
+		account, key string
+		ok           bool
+	}{
+		{"acme", "acme.calls", true},
+		{"acme", "acme-corp.calls", false}, // another account's, though it starts with "acme"
+		{"acme-corp", "acme-corp.calls", true},
+		{"acme-corp", "acme.calls", false},
+		{"acme", "calls", false},
+		{"globex", "globex.calls", false}, // not registered here at all
+	} {
+		err := o.CheckAccount("hcvault://127.0.0.1:8200/transit/keys/"+c.key, c.account)
+		if c.ok != (err == nil) || !c.ok && !errors.Is(err, keys.ErrKeyNotAllowed) {
+			t.Errorf("CheckAccount(%s, %s) = %v, want allowed %v", c.key, c.account, err, c.ok)
+		}
+	}
+	// The wrapper checks each call's account too.
+	w, err := o.OpenWrapper(context.Background(), "hcvault://127.0.0.1:8200/transit/keys/acme.calls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Wrap(context.Background(), make([]byte, 32), keys.EncryptionContext{keys.ContextAccount: "acme-corp"}); !errors.Is(err, keys.ErrKeyNotAllowed) {
+		t.Fatalf("Wrap under acme's key for acme-corp: %v, want ErrKeyNotAllowed", err)
+	}
+}
