@@ -96,13 +96,26 @@ func (s *artifactService) DeleteArtifact(ctx context.Context, req *sealgatev1.De
 	// The purge entry goes first: a delete that fails after marking the
 	// record and is never retried must still be purged. An entry whose
 	// record ends up not deleted (this update failed, or an undelete came
-	// later) is dropped by the sweeper when it comes due.
+	// later) is dropped by the sweeper when it comes due; but one with no
+	// record at all is purged, so an artifact from before records (none
+	// yet) gets one first.
+	newRecord := func() *lifecycle.Record {
+		return &lifecycle.Record{Created: a.GetCreateTime().AsTime(), Category: category, Engagement: a.GetEngagementId()}
+	}
+	if _, err := ls.Update(ctx, ref, func(cur *lifecycle.Record) (*lifecycle.Record, error) {
+		if cur != nil {
+			return nil, lifecycle.ErrNoChange
+		}
+		return newRecord(), nil
+	}); err != nil {
+		return nil, g.toStatus(ctx, "delete", err)
+	}
 	purgeTime := now.Add(lifecycle.SoftDeleteWindow)
 	if err := ls.IndexPurge(ctx, ref, purgeTime); err != nil {
 		return nil, g.toStatus(ctx, "delete", err)
 	}
 	rec, err := ls.Update(ctx, ref, func(cur *lifecycle.Record) (*lifecycle.Record, error) {
-		next := &lifecycle.Record{Created: a.GetCreateTime().AsTime(), Category: category, Engagement: a.GetEngagementId()}
+		next := newRecord()
 		if cur != nil {
 			c := *cur
 			next = &c

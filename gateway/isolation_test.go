@@ -407,12 +407,12 @@ func TestUploadsReserveAWholeMessageWhateverTheyDeclare(t *testing.T) {
 	wantStatus(t, "a third upload declaring 4 bytes", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
 }
 
-// No account can take the whole stream memory budget: each may reserve a
-// quarter of it by default (second review: one account's idle streams,
-// within its stream caps, made another account's 2-byte upload fail).
+// No account can take the whole stream memory budget: each may reserve
+// half of it by default (second review: one account's idle streams, within
+// its stream caps, made another account's 2-byte upload fail).
 func TestOneAccountCannotTakeTheWholeMemoryBudget(t *testing.T) {
 	env := gatewaytest.Start(t, func(c *config.Config) {
-		c.Limits = limits.Config{StreamMemory: 40 << 20} // 10 MiB per account
+		c.Limits = limits.Config{StreamMemory: 20 << 20} // 10 MiB per account
 	})
 	createAccount(t, env, "globex", "us")
 	ctx := env.Ctx(t, "demo")

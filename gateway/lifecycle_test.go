@@ -5,14 +5,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/sealgate/sealgate/gateway"
 	"github.com/sealgate/sealgate/gateway/audit"
 	"github.com/sealgate/sealgate/gateway/config"
 	"github.com/sealgate/sealgate/gateway/gatewaytest"
@@ -357,5 +361,72 @@ func TestSoftDeleteThatCannotIndexItsPurgeChangesNothing(t *testing.T) {
 	}
 	if left := objectsOf(t, e.DataDir, a); len(left) != 0 {
 		t.Fatalf("objects left after the purge: %v", left)
+	}
+}
+
+// failingRecords fails record writes (Swap on records/) while down is set.
+type failingRecords struct {
+	store.Bucket
+	down *atomic.Bool
+}
+
+func (f failingRecords) Swap(ctx context.Context, key string, data []byte, version string) (string, error) {
+	if f.down.Load() && strings.HasPrefix(key, "records/") {
+		return "", fmt.Errorf("control store down: %w", store.ErrUnavailable)
+	}
+	return f.Bucket.Swap(ctx, key, data, version)
+}
+
+// An artifact without a record (uploaded by a gateway with no control
+// store) whose soft delete fails at the record update is told the delete
+// failed and must stay: the sweeper purges a purge entry that has no record,
+// so the record is made before the entry is written (third review).
+func TestFailedSoftDeleteOfAnArtifactWithoutRecordKeepsIt(t *testing.T) {
+	var down atomic.Bool
+	env, kms := startWithKMS(t, func(c *config.Config) {
+		c.WrapControl = func(b store.Bucket) store.Bucket { return failingRecords{Bucket: b, down: &down} }
+	})
+	e := &lifeEnv{Env: env, kms: kms, ctx: env.Ctx(t, "demo")}
+	if _, err := e.Accounts.UpdateAccountSettings(e.ctx, &sealgatev1.UpdateAccountSettingsRequest{
+		Settings:   &sealgatev1.AccountSettings{Name: "accounts/demo/settings", DeletionMode: sealgatev1.DeletionMode_DELETION_MODE_SOFT},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"deletion_mode"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A gateway of an older version: no control store, so no record.
+	rt := env.Runtime
+	old, err := gateway.New(gateway.Config{Topology: rt.Topology, Settings: rt.Settings, Keyring: rt.Keyring, Keys: rt.Keys,
+		ProviderKeyURI: "test://provider", Now: kms.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv := gateway.NewServer(old, rt.Verifier, rt.Logger)
+	go srv.Serve(lis)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	oldEnv := *env
+	oldEnv.Artifacts = sealgatev1.NewArtifactServiceClient(conn)
+	a := mustUpload(t, &oldEnv, e.ctx, callHeader("us-west"), []byte("legacy content"))
+
+	down.Store(true)
+	_, err = e.Artifacts.DeleteArtifact(e.ctx, &sealgatev1.DeleteArtifactRequest{Name: a.GetName()})
+	down.Store(false)
+	if err == nil {
+		t.Fatal("want the delete to fail")
+	}
+	got, err := e.Artifacts.GetArtifact(e.ctx, &sealgatev1.GetArtifactRequest{Name: a.GetName()})
+	if err != nil || got.GetState() == sealgatev1.Artifact_STATE_DELETED {
+		t.Fatalf("after the failed delete: %v %v", got.GetState(), err)
+	}
+	e.advance(30*24*time.Hour + time.Minute)
+	e.sweep(t)
+	if left := objectsOf(t, e.DataDir, a); len(left) == 0 {
+		_, gerr := e.Artifacts.GetArtifact(e.ctx, &sealgatev1.GetArtifactRequest{Name: a.GetName()})
+		t.Fatalf("an artifact never deleted (the delete failed) was purged by the sweeper; GetArtifact now: %v", gerr)
 	}
 }

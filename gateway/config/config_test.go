@@ -123,13 +123,13 @@ func TestStoreNeedsOneKind(t *testing.T) {
 // account, since its one token opens every key on it.
 func TestSharedVaultServerNeedsAKeyPrefix(t *testing.T) {
 	for body, want := range map[string]string{
-		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: ['*']}\n":                              "needs key_prefix",
-		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: [acme, globex]}\n":                     "needs key_prefix",
-		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: ['*'], key_prefix: 'sg-'}\n":           "key_prefix",
-		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: ['*'], key_prefix: '{account}-'}\n":    "key_prefix",
-		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: ['*'], key_prefix: '{account}.'}\n":    "",
+		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: ['*']}\n":                               "needs key_prefix",
+		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: [acme, globex]}\n":                      "needs key_prefix",
+		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: ['*'], key_prefix: 'sg-'}\n":            "key_prefix",
+		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: ['*'], key_prefix: '{account}-'}\n":     "key_prefix",
+		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: ['*'], key_prefix: '{account}.'}\n":     "",
 		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: [acme], key_prefix: 'sg_{account}_'}\n": "",
-		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: [acme]}\n":                             "",
+		"keys:\n  vault:\n    - {address: 'https://v:8200', accounts: [acme]}\n":                              "",
 	} {
 		_, err := Load(writeConfig(t, body))
 		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {

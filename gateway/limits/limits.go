@@ -45,8 +45,8 @@ type Config struct {
 	// together may hold; each stream reserves its worst case when it starts.
 	StreamMemory int64 `yaml:"stream_memory_bytes"`
 	// AccountMemory caps what the streams of one account may reserve of
-	// StreamMemory together (default a quarter of it), so that no tenant
-	// can take the whole budget from the others.
+	// StreamMemory together (default half of it), so that no tenant can
+	// take the whole budget from the others.
 	AccountMemory int64 `yaml:"stream_memory_per_account_bytes"`
 	// KeyProbesPerSecond and KeyProbeBurst limit, per account, the calls
 	// that reach key services on a tenant's request (settings changes of
@@ -93,7 +93,7 @@ func (c Config) WithDefaults() Config {
 		c.StreamMemory = d.StreamMemory
 	}
 	if c.AccountMemory == 0 {
-		c.AccountMemory = c.StreamMemory / 4
+		c.AccountMemory = c.StreamMemory / 2
 	}
 	if c.KeyProbesPerSecond == 0 {
 		c.KeyProbesPerSecond = d.KeyProbesPerSecond

@@ -57,7 +57,7 @@ func TestStreamCapsPerPrincipalAndAccount(t *testing.T) {
 }
 
 func TestStreamMemoryBudget(t *testing.T) {
-	l := New(Config{UploadsPerPrincipal: 100, UploadsPerAccount: 100, StreamMemory: 10 << 20})
+	l := New(Config{UploadsPerPrincipal: 100, UploadsPerAccount: 100, StreamMemory: 10 << 20, AccountMemory: 10 << 20})
 	var releases []func()
 	for i := 0; i < 3; i++ {
 		r, err := l.Stream(Upload, "acme", "svc", 3<<20)
@@ -75,6 +75,37 @@ func TestStreamMemoryBudget(t *testing.T) {
 	releases[0]()
 	if _, err := l.Stream(Upload, "globex", "svc", 3<<20); err != nil {
 		t.Fatalf("after a release: %v", err)
+	}
+	// An account's streams and extra reservations together stay within
+	// its share; other accounts are not held back by it.
+	shared := New(Config{UploadsPerPrincipal: 100, UploadsPerAccount: 100, StreamMemory: 12 << 20, AccountMemory: 6 << 20})
+	r1, err := shared.Stream(Upload, "acme", "svc", 3<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, err := shared.Memory("acme", 3<<20)
+	if err != nil {
+		t.Fatalf("acme's extra 3 MiB within its 6: %v", err)
+	}
+	if _, err := shared.Stream(Upload, "acme", "svc", 1<<20); err == nil {
+		t.Fatal("acme's third reservation beyond its share was granted")
+	} else {
+		exceeded(t, err, "stream_memory_per_account")
+	}
+	if _, err := shared.Memory("acme", 1); err == nil {
+		t.Fatal("acme's extra byte beyond its share was granted")
+	}
+	if r, err := shared.Stream(Upload, "globex", "svc", 6<<20); err != nil {
+		t.Fatalf("globex's share while acme's is full: %v", err)
+	} else {
+		r()
+	}
+	more()
+	r1()
+	if r, err := shared.Stream(Upload, "acme", "svc", 6<<20); err != nil {
+		t.Fatalf("acme's share once given back: %v", err)
+	} else {
+		r()
 	}
 	// A stream asking for more than the whole budget is capped to it.
 	big := New(Config{StreamMemory: 1 << 20})

@@ -28,10 +28,10 @@ var ErrNotTranscript = errors.New("redact: JSON content is not an AWS Transcribe
 type jsonWriter struct {
 	reserve ReserveFunc
 	dst     io.Writer
-	d    *detect.Detector
-	repl Replacer
-	res  *Result
-	buf  bytes.Buffer
+	d       *detect.Detector
+	repl    Replacer
+	res     *Result
+	buf     bytes.Buffer
 }
 
 func (w *jsonWriter) Write(p []byte) (int, error) {
