@@ -189,6 +189,13 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 		ranges []frameRange
 	)
 	for {
+		if rest, _ := br.Peek(maxTrailer + 1); len(rest) <= maxTrailer && trailer(rest) {
+			// Zero padding or an ID3v1 tag after the last chunk: no audio.
+			if _, err := dst.Write(rest); err != nil {
+				return st, err
+			}
+			break
+		}
 		ch := make([]byte, 8)
 		n, err := io.ReadFull(br, ch)
 		if n == 0 && errors.Is(err, io.EOF) {
@@ -230,11 +237,11 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 			if format == nil {
 				return st, fmt.Errorf("%w: data before fmt", ErrNotWAV)
 			}
-			if next, _ := br.Peek(4); size == 0xFFFFFFFF || size == 0 && len(next) > 0 && !knownChunks[string(next)] {
+			if next, _ := br.Peek(maxTrailer + 1); size == 0xFFFFFFFF || size == 0 && len(next) > 0 && !trailer(next) {
 				// A streamed WAV, or one whose recorder never wrote the
-				// size it left at 0, followed by samples rather than one
-				// of the chunks that follow audio data (players play such
-				// data to the end).
+				// size it left at 0: players play such data to the end of
+				// the file, so all of it is silenced as samples (metadata
+				// after it too, which is harmless).
 				size = -1
 			}
 			n, err := silenceData(dst, br, size, *format, ranges, &st)
@@ -267,12 +274,25 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 	return st, nil
 }
 
-// knownChunks are the chunks found after a WAV's data chunk: metadata,
-// cue points, padding.
-var knownChunks = map[string]bool{
-	"LIST": true, "id3 ": true, "ID3 ": true, "cue ": true, "smpl": true, "inst": true, "fact": true,
-	"bext": true, "JUNK": true, "junk": true, "PAD ": true, "iXML": true, "axml": true, "plst": true,
-	"acid": true, "cart": true, "DISP": true, "afsp": true, "PEAK": true, "umid": true, "_PMX": true,
+// maxTrailer is the most a trailer after the last chunk can be.
+const maxTrailer = 4 << 10
+
+// trailer reports whether rest, all that is left of a file, is something
+// tools append after the RIFF chunks that holds no audio: zero padding, or
+// a 128-byte ID3v1 tag.
+func trailer(rest []byte) bool {
+	if len(rest) == 0 || len(rest) > maxTrailer {
+		return false
+	}
+	if len(rest) == 128 && string(rest[:3]) == "TAG" {
+		return true
+	}
+	for _, b := range rest {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // chunkID reports whether id can be a RIFF chunk id: four printable ASCII

@@ -284,8 +284,10 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
 // A data chunk that declares more than the file holds (a recorder that
-// died) is silenced to the end of the file; one of size 0 is empty, and
-// what follows it is kept.
+// died) is silenced to the end of the file; so is one of size 0 followed
+// by anything but a trailer (players play it to the end); one of size 0 at
+// the end of the file, or followed by zero padding or an ID3v1 tag, is
+// empty, and the trailer is kept.
 func TestTruncatedAndEmptyData(t *testing.T) {
 	f := fixtures[1]
 	in := f.build()
@@ -297,10 +299,18 @@ func TestTruncatedAndEmptyData(t *testing.T) {
 		t.Fatalf("truncated: %+v, %v, %d bytes", st, err, out.Len())
 	}
 	empty := append(append([]byte{}, in[:off-4]...), 0, 0, 0, 0)
-	empty = append(empty, chunk("LIST", []byte("INFOICMT\x04\x00\x00\x00abc\x00"))...)
+	id3 := append([]byte("TAG"), bytes.Repeat([]byte{'x'}, 125)...)
+	for _, tail := range [][]byte{nil, make([]byte, 100), id3} {
+		in := append(append([]byte{}, empty...), tail...)
+		out.Reset()
+		if _, err := Silence(&out, bytes.NewReader(in), []Span{{Start: 0, End: time.Hour}}); err != nil || !bytes.Equal(out.Bytes(), in) {
+			t.Fatalf("empty data chunk, then %d bytes of trailer: %v, changed %v", len(tail), err, !bytes.Equal(out.Bytes(), in))
+		}
+	}
+	list := append(append([]byte{}, empty...), chunk("LIST", []byte("INFOICMT\x04\x00\x00\x00abc\x00"))...)
 	out.Reset()
-	if _, err := Silence(&out, bytes.NewReader(empty), []Span{{Start: 0, End: time.Hour}}); err != nil || !bytes.Equal(out.Bytes(), empty) {
-		t.Fatalf("empty data chunk: %v, changed %v", err, !bytes.Equal(out.Bytes(), empty))
+	if _, err := Silence(&out, bytes.NewReader(list), []Span{{Start: 0, End: time.Hour}}); err != nil || out.Len() != len(list) || bytes.Equal(out.Bytes(), list) {
+		t.Fatalf("data chunk of size 0 then a LIST chunk: %v, %d bytes, changed %v; want it all silenced as samples", err, out.Len(), !bytes.Equal(out.Bytes(), list))
 	}
 }
 
@@ -349,6 +359,25 @@ func TestSamplesNoSizeAccountsForAreSilencedOrRefused(t *testing.T) {
 	out.Reset()
 	if _, err := Silence(&out, bytes.NewReader(short), []Span{{Start: 0, End: time.Hour}}); !errors.Is(err, ErrNotWAV) {
 		t.Fatalf("samples past the data chunk's size: %v; want ErrNotWAV", err)
+	}
+	// A known chunk after a data chunk of size 0 does not hide the samples
+	// its size covers (third review).
+	junk := append(append([]byte{}, in[:off-4]...), 0, 0, 0, 0)
+	junk = append(junk, "JUNK"...)
+	junk = binary.LittleEndian.AppendUint32(junk, uint32(size))
+	junk = append(junk, samples...)
+	out.Reset()
+	if _, err := Silence(&out, bytes.NewReader(junk), []Span{{Start: 0, End: time.Hour}}); err != nil || bytes.Count(out.Bytes()[off+8:], []byte{0x55}) != 0 {
+		t.Fatalf("data size 0, then a JUNK chunk over the samples: %v, %d sample bytes left", err, bytes.Count(out.Bytes()[off+8:], []byte{0x55}))
+	}
+	// Zero padding and an ID3v1 tag after the last chunk are kept as they
+	// are (third review: they made redaction fail for good).
+	for _, tail := range [][]byte{make([]byte, 64), append([]byte("TAG"), bytes.Repeat([]byte{'y'}, 125)...)} {
+		padded := append(append([]byte{}, in...), tail...)
+		out.Reset()
+		if _, err := Silence(&out, bytes.NewReader(padded), nil); err != nil || !bytes.Equal(out.Bytes(), padded) {
+			t.Fatalf("a WAV then %d bytes of trailer: %v", len(tail), err)
+		}
 	}
 	// A LIST chunk cut short at the end of the file.
 	cut := append(append([]byte{}, in[:off+size]...), chunk("LIST", []byte("INFOICMT\x04\x00\x00\x00abc\x00"))...)
