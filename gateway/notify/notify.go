@@ -174,9 +174,17 @@ type Config struct {
 
 // Outbox queues events durably and delivers them.
 type Outbox struct {
-	cfg  Config
+	cfg Config
+	// hooks are the webhooks, each with its own delivery loop, so that a
+	// receiver that hangs holds back only its own events.
+	hooks []*hook
+}
+
+// hook is one webhook's delivery state.
+type hook struct {
+	w    *Webhook
 	wake chan struct{}
-	mu   sync.Mutex
+	mu   sync.Mutex // one pass at a time
 }
 
 // New returns an Outbox.
@@ -208,7 +216,11 @@ func New(cfg Config) *Outbox {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Outbox{cfg: cfg, wake: make(chan struct{}, 1)}
+	o := &Outbox{cfg: cfg}
+	for i := range o.cfg.Webhooks {
+		o.hooks = append(o.hooks, &hook{w: &o.cfg.Webhooks[i], wake: make(chan struct{}, 1)})
+	}
+	return o
 }
 
 // prefix of the outbox entries in the control store.
@@ -244,7 +256,8 @@ func (o *Outbox) Enqueue(ctx context.Context, ev Event) (int, error) {
 		ev.ID = NewID()
 	}
 	n := 0
-	for _, w := range o.cfg.Webhooks {
+	for _, h := range o.hooks {
+		w := h.w
 		if !w.wants(ev.Account) {
 			continue
 		}
@@ -265,58 +278,76 @@ func (o *Outbox) Enqueue(ctx context.Context, ev Event) (int, error) {
 			return n, fmt.Errorf("notify: outbox: %w", err)
 		}
 		n++
-	}
-	if n > 0 {
-		o.Wake()
+		h.poke()
 	}
 	return n, nil
 }
 
-// Wake makes Run look for due entries now.
+// Wake makes Run look for every webhook's due entries now.
 func (o *Outbox) Wake() {
+	for _, h := range o.hooks {
+		h.poke()
+	}
+}
+
+func (h *hook) poke() {
 	select {
-	case o.wake <- struct{}{}:
+	case h.wake <- struct{}{}:
 	default:
 	}
 }
 
-// Run delivers entries until ctx ends.
+// Run delivers entries until ctx ends: one loop per webhook, each looking
+// for its due entries when woken, when the next one falls due, and every
+// Poll.
 func (o *Outbox) Run(ctx context.Context) {
-	if len(o.cfg.Webhooks) == 0 {
-		return
+	var wg sync.WaitGroup
+	for _, h := range o.hooks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.runHook(ctx, h)
+		}()
 	}
+	wg.Wait()
+}
+
+func (o *Outbox) runHook(ctx context.Context, h *hook) {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-o.wake:
+		case <-h.wake:
 		case <-t.C:
 		}
-		next := o.DeliverDue(ctx)
+		next := o.pass(ctx, h)
 		wait := o.cfg.Poll
 		if !next.IsZero() {
 			wait = min(wait, max(next.Sub(o.cfg.Now()), 10*time.Millisecond))
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
 		}
 		t.Reset(wait)
 	}
 }
 
-// DeliverDue attempts every entry that is due and returns when the next
-// pending one falls due (zero when none is pending). Each webhook's entries
-// are attempted in turn, and the webhooks side by side, so that a receiver
-// that hangs delays only its own deliveries.
+// DeliverDue attempts every webhook's due entries, the webhooks side by
+// side, and returns when the next pending one falls due (zero when none
+// is pending).
 func (o *Outbox) DeliverDue(ctx context.Context) time.Time {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	nexts := make([]time.Time, len(o.cfg.Webhooks))
+	nexts := make([]time.Time, len(o.hooks))
 	var wg sync.WaitGroup
-	for i := range o.cfg.Webhooks {
+	for i, h := range o.hooks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nexts[i] = o.deliverTo(ctx, &o.cfg.Webhooks[i])
+			nexts[i] = o.pass(ctx, h)
 		}()
 	}
 	wg.Wait()
@@ -327,6 +358,13 @@ func (o *Outbox) DeliverDue(ctx context.Context) time.Time {
 		}
 	}
 	return next
+}
+
+// pass attempts h's due entries, one pass at a time per webhook.
+func (o *Outbox) pass(ctx context.Context, h *hook) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return o.deliverTo(ctx, h.w)
 }
 
 // deliverTo attempts w's due entries and returns when its next pending
@@ -341,6 +379,13 @@ func (o *Outbox) deliverTo(ctx context.Context, w *Webhook) time.Time {
 			return o.cfg.Now().Add(o.cfg.MinBackoff)
 		}
 		for _, obj := range page {
+			if obj.Size > maxEntry {
+				// Written by an older version, which did not bound events:
+				// it can never be loaded, so it would never leave.
+				o.cfg.Logger.ErrorContext(ctx, "notify: dropping an outbox entry too large to load", "key", obj.Key, "size", obj.Size)
+				_ = o.cfg.Store.Delete(ctx, obj.Key)
+				continue
+			}
 			due := o.attempt(ctx, obj.Key, w)
 			if !due.IsZero() && (next.IsZero() || due.Before(next)) {
 				next = due
@@ -406,10 +451,7 @@ func (o *Outbox) attempt(ctx context.Context, k string, w *Webhook) time.Time {
 		}
 		return time.Time{}
 	}
-	e.LastError = err.Error()
-	if len(e.LastError) > maxLastError {
-		e.LastError = e.LastError[:maxLastError]
-	}
+	e.LastError = lastError(err)
 	e.LeaseUntil = time.Time{}
 	e.Next = o.cfg.Now().Add(o.backoff(e.Attempts))
 	retry, _ := json.Marshal(e)
@@ -419,6 +461,25 @@ func (o *Outbox) attempt(ctx context.Context, k string, w *Webhook) time.Time {
 	o.cfg.Logger.InfoContext(ctx, "notification not delivered; will retry", "webhook", w.Name, "event", e.Event.ID,
 		"attempts", e.Attempts, "next", e.Next, "err", e.LastError)
 	return e.Next
+}
+
+// lastError is err's message as kept in an entry: at most maxLastError
+// bytes once in JSON, so only characters JSON writes as themselves (a
+// receiver's status line of '<' would take six bytes each).
+func lastError(err error) string {
+	var b strings.Builder
+	for _, r := range err.Error() {
+		if b.Len() >= maxLastError {
+			break
+		}
+		switch {
+		case r < 0x20 || r > 0x7E || r == '<' || r == '>' || r == '&' || r == '"' || r == '\\':
+			b.WriteByte('?')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // backoff is the wait after the n-th failed attempt: MinBackoff doubled
