@@ -350,18 +350,7 @@ func TestStreamsBeyondTheCapsAreRefused(t *testing.T) {
 		t.Fatalf("globex read %q", got)
 	}
 	// An upload that goes quiet after its header holds the only upload slot.
-	uctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	us, err := env.Artifacts.UploadArtifact(uctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := us.Send(&sealgatev1.UploadArtifactRequest{Payload: &sealgatev1.UploadArtifactRequest_Header{Header: callHeader("us-west")}}); err != nil {
-		t.Fatal(err)
-	}
-	if !eventually(func() bool { return env.Runtime.Gateway.ActiveStreams(limits.Upload, "demo") == 1 }) {
-		t.Fatal("the quiet upload never took its slot")
-	}
+	quietUpload(t, env, ctx, "demo", callHeader("us-west"), 1)
 	_, err = env.Upload(ctx, callHeader("us-west"), strings.NewReader("x"), 1)
 	wantStatus(t, "second upload of one principal", err, codes.ResourceExhausted, "QUOTA_EXCEEDED")
 	events := auditEvents(t, env)
@@ -389,18 +378,7 @@ func TestUploadsReserveAWholeMessageWhateverTheyDeclare(t *testing.T) {
 		return h
 	}
 	for i := range 2 {
-		uctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		us, err := env.Artifacts.UploadArtifact(uctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := us.Send(&sealgatev1.UploadArtifactRequest{Payload: &sealgatev1.UploadArtifactRequest_Header{Header: tiny()}}); err != nil {
-			t.Fatal(err)
-		}
-		if !eventually(func() bool { return env.Runtime.Gateway.ActiveStreams(limits.Upload, "demo") == i+1 }) {
-			t.Fatalf("quiet upload %d never took its slot", i)
-		}
+		quietUpload(t, env, ctx, "demo", tiny(), i+1)
 	}
 	// Two quiet uploads hold about 8.8 MiB of the 10: a third is refused.
 	_, err := env.Upload(ctx, tiny(), strings.NewReader("abcd"), 4)
@@ -417,18 +395,7 @@ func TestOneAccountCannotTakeTheWholeMemoryBudget(t *testing.T) {
 	createAccount(t, env, "globex", "us")
 	ctx := env.Ctx(t, "demo")
 	for i := range 2 {
-		uctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		us, err := env.Artifacts.UploadArtifact(uctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := us.Send(&sealgatev1.UploadArtifactRequest{Payload: &sealgatev1.UploadArtifactRequest_Header{Header: callHeader("us-west")}}); err != nil {
-			t.Fatal(err)
-		}
-		if !eventually(func() bool { return env.Runtime.Gateway.ActiveStreams(limits.Upload, "demo") == i+1 }) {
-			t.Fatalf("quiet upload %d never took its slot", i)
-		}
+		quietUpload(t, env, ctx, "demo", callHeader("us-west"), i+1)
 	}
 	// Demo holds about 8.8 MiB of its 10: its third upload is refused...
 	_, err := env.Upload(ctx, callHeader("us-west"), strings.NewReader("ab"), 2)
@@ -439,5 +406,25 @@ func TestOneAccountCannotTakeTheWholeMemoryBudget(t *testing.T) {
 	// ...while the budget has room for globex.
 	if _, err := env.Upload(env.Ctx(t, "globex"), callHeader("us-west"), strings.NewReader("ab"), 2); err != nil {
 		t.Fatalf("globex's upload: %v", err)
+	}
+}
+
+// quietUpload starts an upload that sends its header and then nothing, and
+// waits until account has active uploads open (this one among them). The
+// upload ends with the test.
+func quietUpload(t *testing.T, env *gatewaytest.Env, ctx context.Context, account string, h *sealgatev1.UploadHeader, active int) {
+	t.Helper()
+	uctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	us, err := env.Artifacts.UploadArtifact(uctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := us.Send(&sealgatev1.UploadArtifactRequest{Payload: &sealgatev1.UploadArtifactRequest_Header{Header: h}}); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(func() bool { return env.Runtime.Gateway.ActiveStreams(limits.Upload, account) == active }) {
+		t.Fatalf("a quiet upload never took its slot (%d of %s's uploads active, want %d)",
+			env.Runtime.Gateway.ActiveStreams(limits.Upload, account), account, active)
 	}
 }

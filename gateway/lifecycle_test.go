@@ -312,18 +312,52 @@ func TestPurgedCopyCannotBeDecryptedWithEveryKeyAtHand(t *testing.T) {
 	}
 }
 
-// failingPurgeIndex is a control store whose purge index writes fail while
-// down is set.
-type failingPurgeIndex struct {
+// faultyControl is a control store whose writes (Put and Swap) of keys
+// under prefix fail while down is set.
+type faultyControl struct {
 	store.Bucket
-	down *atomic.Bool
+	prefix string
+	down   *atomic.Bool
 }
 
-func (f failingPurgeIndex) Put(ctx context.Context, key string, r io.Reader, size int64) error {
-	if f.down.Load() && strings.HasPrefix(key, "purge/") {
+func (f faultyControl) fails(key string) error {
+	if f.down.Load() && strings.HasPrefix(key, f.prefix) {
 		return fmt.Errorf("control store down: %w", store.ErrUnavailable)
 	}
+	return nil
+}
+
+func (f faultyControl) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := f.fails(key); err != nil {
+		return err
+	}
 	return f.Bucket.Put(ctx, key, r, size)
+}
+
+func (f faultyControl) Swap(ctx context.Context, key string, data []byte, version string) (string, error) {
+	if err := f.fails(key); err != nil {
+		return "", err
+	}
+	return f.Bucket.Swap(ctx, key, data, version)
+}
+
+// startSoftDelete starts a gateway on a fake clock whose account demo
+// deletes softly, and whose control store writes under prefix fail while
+// the returned flag is set.
+func startSoftDelete(t *testing.T, prefix string) (*lifeEnv, *atomic.Bool) {
+	t.Helper()
+	down := &atomic.Bool{}
+	env, kms := startWithKMS(t, func(c *config.Config) {
+		c.WrapControl = func(b store.Bucket) store.Bucket { return faultyControl{Bucket: b, prefix: prefix, down: down} }
+	})
+	e := &lifeEnv{Env: env, kms: kms, ctx: env.Ctx(t, "demo")}
+	if _, err := e.Accounts.UpdateAccountSettings(e.ctx, &sealgatev1.UpdateAccountSettingsRequest{
+		Settings:   &sealgatev1.AccountSettings{Name: "accounts/demo/settings", DeletionMode: sealgatev1.DeletionMode_DELETION_MODE_SOFT},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"deletion_mode"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return e, down
 }
 
 // A soft delete whose purge entry cannot be written must not leave an
@@ -333,17 +367,7 @@ func (f failingPurgeIndex) Put(ctx context.Context, key string, r io.Reader, siz
 // first: the failed delete leaves the artifact as it was, and a later
 // delete works as usual.
 func TestSoftDeleteThatCannotIndexItsPurgeChangesNothing(t *testing.T) {
-	var down atomic.Bool
-	env, kms := startWithKMS(t, func(c *config.Config) {
-		c.WrapControl = func(b store.Bucket) store.Bucket { return failingPurgeIndex{Bucket: b, down: &down} }
-	})
-	e := &lifeEnv{Env: env, kms: kms, ctx: env.Ctx(t, "demo")}
-	if _, err := e.Accounts.UpdateAccountSettings(e.ctx, &sealgatev1.UpdateAccountSettingsRequest{
-		Settings:   &sealgatev1.AccountSettings{Name: "accounts/demo/settings", DeletionMode: sealgatev1.DeletionMode_DELETION_MODE_SOFT},
-		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"deletion_mode"}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e, down := startSoftDelete(t, "purge/")
 	a := mustUpload(t, e.Env, e.ctx, callHeader("us-west"), []byte("to be purged"))
 	down.Store(true)
 	_, err := e.Artifacts.DeleteArtifact(e.ctx, &sealgatev1.DeleteArtifactRequest{Name: a.GetName()})
@@ -364,35 +388,13 @@ func TestSoftDeleteThatCannotIndexItsPurgeChangesNothing(t *testing.T) {
 	}
 }
 
-// failingRecords fails record writes (Swap on records/) while down is set.
-type failingRecords struct {
-	store.Bucket
-	down *atomic.Bool
-}
-
-func (f failingRecords) Swap(ctx context.Context, key string, data []byte, version string) (string, error) {
-	if f.down.Load() && strings.HasPrefix(key, "records/") {
-		return "", fmt.Errorf("control store down: %w", store.ErrUnavailable)
-	}
-	return f.Bucket.Swap(ctx, key, data, version)
-}
-
 // An artifact without a record (uploaded by a gateway with no control
 // store) whose soft delete fails at the record update is told the delete
 // failed and must stay: the sweeper purges a purge entry that has no record,
 // so the record is made before the entry is written (third review).
 func TestFailedSoftDeleteOfAnArtifactWithoutRecordKeepsIt(t *testing.T) {
-	var down atomic.Bool
-	env, kms := startWithKMS(t, func(c *config.Config) {
-		c.WrapControl = func(b store.Bucket) store.Bucket { return failingRecords{Bucket: b, down: &down} }
-	})
-	e := &lifeEnv{Env: env, kms: kms, ctx: env.Ctx(t, "demo")}
-	if _, err := e.Accounts.UpdateAccountSettings(e.ctx, &sealgatev1.UpdateAccountSettingsRequest{
-		Settings:   &sealgatev1.AccountSettings{Name: "accounts/demo/settings", DeletionMode: sealgatev1.DeletionMode_DELETION_MODE_SOFT},
-		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"deletion_mode"}},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e, down := startSoftDelete(t, "records/")
+	env, kms := e.Env, e.kms
 	// A gateway of an older version: no control store, so no record.
 	rt := env.Runtime
 	old, err := gateway.New(gateway.Config{Topology: rt.Topology, Settings: rt.Settings, Keyring: rt.Keyring, Keys: rt.Keys,
