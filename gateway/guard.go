@@ -69,11 +69,18 @@ func (g *Gateway) limited(ctx context.Context, ex *limits.Exceeded) error {
 		e.Account, e.Actor = p.Account, p.Subject
 	}
 	g.audit.Record(e)
+	info := &errdetails.ErrorInfo{Reason: ReasonQuotaExceeded, Domain: ErrorDomain, Metadata: map[string]string{"limit": ex.Limit}}
+	if ex.RetryAfter <= 0 {
+		// More than the limit allows at all: no RetryInfo, since
+		// retrying cannot help until an operator raises the limit.
+		st := status.New(codes.ResourceExhausted, "this request needs more than "+ex.Limit+" allows; retrying will not help")
+		if d, err := st.WithDetails(info); err == nil {
+			st = d
+		}
+		return st.Err()
+	}
 	st := status.New(codes.ResourceExhausted, "limit reached: "+ex.Limit+"; retry later")
-	if d, err := st.WithDetails(
-		&errdetails.ErrorInfo{Reason: ReasonQuotaExceeded, Domain: ErrorDomain, Metadata: map[string]string{"limit": ex.Limit}},
-		&errdetails.RetryInfo{RetryDelay: durationpb.New(ex.RetryAfter)},
-	); err == nil {
+	if d, err := st.WithDetails(info, &errdetails.RetryInfo{RetryDelay: durationpb.New(ex.RetryAfter)}); err == nil {
 		st = d
 	}
 	return st.Err()

@@ -132,7 +132,8 @@ type Exceeded struct {
 	// Limit names the limit: "uploads_per_principal", "reads_per_account",
 	// "stream_memory", "key_probes_per_account", ...
 	Limit string
-	// RetryAfter is a suggested delay before retrying.
+	// RetryAfter is a suggested delay before retrying; 0 when retrying
+	// cannot help: the request needs more than the limit allows at all.
 	RetryAfter time.Duration
 }
 
@@ -217,6 +218,12 @@ func (l *Limiter) Stream(kind Kind, account, principal string, mem int64) (relea
 // the budget, or returns an *Exceeded naming the one that cannot hold
 // them. The returned function gives them back.
 func (l *Limiter) reserve(account string, mem int64) (func(), error) {
+	switch {
+	case mem > l.cfg.AccountMemory:
+		return nil, &Exceeded{Limit: "stream_memory_per_account"}
+	case mem > l.cfg.StreamMemory:
+		return nil, &Exceeded{Limit: "stream_memory"}
+	}
 	l.mu.Lock()
 	if l.accMem[account]+mem > l.cfg.AccountMemory {
 		l.mu.Unlock()
