@@ -189,7 +189,14 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 		ranges []frameRange
 	)
 	for {
-		if rest, _ := br.Peek(maxTrailer + 1); len(rest) <= maxTrailer && trailer(rest) {
+		// A short peek is the end of the file only when it says so: a read
+		// error must fail the silencing, never pass for the end (the
+		// redactor would store a truncated recording).
+		rest, err := br.Peek(maxTrailer + 1)
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+			return st, err
+		}
+		if len(rest) <= maxTrailer && trailer(rest) {
 			// Zero padding or an ID3v1 tag after the last chunk: no audio.
 			if _, err := dst.Write(rest); err != nil {
 				return st, err
@@ -201,15 +208,23 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 		if n == 0 && errors.Is(err, io.EOF) {
 			break
 		}
-		if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
 			// A few stray bytes after the last chunk: keep them as they are.
 			_, werr := dst.Write(ch[:n])
 			return st, werr
+		}
+		if err != nil {
+			return st, err
 		}
 		if _, err := dst.Write(ch); err != nil {
 			return st, err
 		}
 		id, size := string(ch[0:4]), int64(binary.LittleEndian.Uint32(ch[4:]))
+		if string(ch) == "\x00\x00\x00\x00\x00\x00\x00\x00" {
+			// Zero padding longer than a trailer: kept if it is zeros to
+			// the end.
+			return st, copyZeros(dst, br)
+		}
 		if !chunkID(ch[0:4]) {
 			// Sample data past what the data chunk's size says, most
 			// likely: copying it unsilenced would pass speech through.
@@ -237,7 +252,11 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 			if format == nil {
 				return st, fmt.Errorf("%w: data before fmt", ErrNotWAV)
 			}
-			if next, _ := br.Peek(maxTrailer + 1); size == 0xFFFFFFFF || size == 0 && len(next) > 0 && !trailer(next) {
+			next, err := br.Peek(maxTrailer + 1)
+			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+				return st, err
+			}
+			if size == 0xFFFFFFFF || size == 0 && len(next) > 0 && !trailer(next) {
 				// A streamed WAV, or one whose recorder never wrote the
 				// size it left at 0: players play such data to the end of
 				// the file, so all of it is silenced as samples (metadata
@@ -293,6 +312,29 @@ func trailer(rest []byte) bool {
 		}
 	}
 	return true
+}
+
+// copyZeros copies what is left of src to dst if it is all zero bytes, and
+// fails at the first other byte: such bytes cannot be told from samples.
+func copyZeros(dst io.Writer, src io.Reader) error {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return fmt.Errorf("%w: bytes after zero padding (sample data beyond the data chunk's size?)", ErrNotWAV)
+			}
+		}
+		if _, werr := dst.Write(buf[:n]); werr != nil {
+			return werr
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // chunkID reports whether id can be a RIFF chunk id: four printable ASCII

@@ -387,3 +387,41 @@ func TestSamplesNoSizeAccountsForAreSilencedOrRefused(t *testing.T) {
 		t.Fatalf("a chunk running past the end of the file: %v; want ErrNotWAV", err)
 	}
 }
+
+// failingReader fails every read, as a broken connection to the store does.
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connection reset by peer") }
+
+// A source that fails is an error wherever it fails, never the end of the
+// file: the redactor would store the truncated copy as the recording and
+// shred the original (fourth review). Zero padding of any length after the
+// last chunk is kept.
+func TestReadErrorsFailTheSilencing(t *testing.T) {
+	in := fixtures[1].build() // a LIST chunk after the data
+	off, size := dataOffset(t, in)
+	padded := append(append([]byte{}, in...), make([]byte, 16<<10)...)
+	for name, src := range map[string]io.Reader{
+		"at a chunk boundary after fmt":  io.MultiReader(bytes.NewReader(in[:off-8]), failingReader{}),
+		"at a chunk boundary after data": io.MultiReader(bytes.NewReader(in[:off+size]), failingReader{}),
+		"in zero padding":                io.MultiReader(bytes.NewReader(padded[:len(in)+100]), failingReader{}),
+		"in long zero padding":           io.MultiReader(bytes.NewReader(padded[:len(in)+12<<10]), failingReader{}),
+	} {
+		var out bytes.Buffer
+		if _, err := Silence(&out, src, nil); err == nil {
+			t.Errorf("source failing %s: no error, %d of %d bytes written", name, out.Len(), len(in))
+		}
+	}
+	for _, n := range []int{4097, 16 << 10, 200 << 10} {
+		long := append(append([]byte{}, in...), make([]byte, n)...)
+		var out bytes.Buffer
+		if _, err := Silence(&out, bytes.NewReader(long), nil); err != nil || !bytes.Equal(out.Bytes(), long) {
+			t.Errorf("%d bytes of zero padding: %v", n, err)
+		}
+	}
+	tail := append(append(append([]byte{}, in...), make([]byte, 8<<10)...), 0x55)
+	var out bytes.Buffer
+	if _, err := Silence(&out, bytes.NewReader(tail), nil); !errors.Is(err, ErrNotWAV) {
+		t.Errorf("zero padding then a sample byte: %v, want ErrNotWAV", err)
+	}
+}
