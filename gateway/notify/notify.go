@@ -299,7 +299,8 @@ func (h *hook) poke() {
 
 // Run delivers entries until ctx ends: one loop per webhook, each looking
 // for its due entries when woken, when the next one falls due, and every
-// Poll.
+// Poll; and once an hour it drops entries of webhooks no longer configured
+// (dropOrphans).
 func (o *Outbox) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, h := range o.hooks {
@@ -309,7 +310,55 @@ func (o *Outbox) Run(ctx context.Context) {
 			o.runHook(ctx, h)
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(orphanSweep)
+		defer t.Stop()
+		for {
+			o.dropOrphans(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	wg.Wait()
+}
+
+// orphanSweep is how often Run looks for entries of unknown webhooks.
+const orphanSweep = time.Hour
+
+// dropOrphans drops the entries of webhooks that are not configured (one
+// renamed or removed) once they are older than MaxAge, with an error in
+// the log: no loop lists them, so they would stay for ever. Younger ones
+// are left, for gateways that still have the webhook during a change.
+func (o *Outbox) dropOrphans(ctx context.Context) {
+	known := map[string]bool{}
+	for _, h := range o.hooks {
+		known[h.w.Name] = true
+	}
+	after := ""
+	for ctx.Err() == nil {
+		page, err := o.cfg.Store.List(ctx, prefix, after, 500)
+		if err != nil {
+			o.cfg.Logger.WarnContext(ctx, "notify: listing the outbox failed", "err", err)
+			return
+		}
+		for _, obj := range page {
+			name, _, _ := strings.Cut(strings.TrimPrefix(obj.Key, prefix), "/")
+			if known[name] || o.cfg.Now().Sub(obj.ModTime) <= o.cfg.MaxAge {
+				continue
+			}
+			o.cfg.Logger.ErrorContext(ctx, "notify: dropping a notification for a webhook no longer configured", "key", obj.Key, "webhook", name)
+			_ = o.cfg.Store.Delete(ctx, obj.Key)
+		}
+		if len(page) < 500 {
+			return
+		}
+		after = page[len(page)-1].Key
+	}
 }
 
 func (o *Outbox) runHook(ctx context.Context, h *hook) {
@@ -338,8 +387,8 @@ func (o *Outbox) runHook(ctx context.Context, h *hook) {
 }
 
 // DeliverDue attempts every webhook's due entries, the webhooks side by
-// side, and returns when the next pending one falls due (zero when none
-// is pending).
+// side, drops old entries of webhooks no longer configured, and returns
+// when the next pending one falls due (zero when none is pending).
 func (o *Outbox) DeliverDue(ctx context.Context) time.Time {
 	nexts := make([]time.Time, len(o.hooks))
 	var wg sync.WaitGroup
@@ -351,6 +400,7 @@ func (o *Outbox) DeliverDue(ctx context.Context) time.Time {
 		}()
 	}
 	wg.Wait()
+	o.dropOrphans(ctx)
 	var next time.Time
 	for _, due := range nexts {
 		if !due.IsZero() && (next.IsZero() || due.Before(next)) {
@@ -418,6 +468,15 @@ func (o *Outbox) attempt(ctx context.Context, k string, w *Webhook) time.Time {
 	}
 	if e.Webhook != w.Name {
 		return time.Time{} // not one of w's: left alone
+	}
+	if !w.wants(e.Event.Account) {
+		// The webhook no longer serves the event's account (its
+		// registration changed while the entry waited): posting it would
+		// tell another receiver about this tenant's conversation.
+		o.cfg.Logger.ErrorContext(ctx, "notify: dropping a notification for an account its webhook no longer serves", "webhook", w.Name,
+			"event", e.Event.ID, "account", e.Event.Account)
+		_ = o.cfg.Store.Delete(ctx, k)
+		return time.Time{}
 	}
 	now := o.cfg.Now()
 	if now.Sub(e.Event.OccurredAt) > o.cfg.MaxAge {

@@ -419,3 +419,43 @@ func TestEntriesStayLoadable(t *testing.T) {
 type errTransport struct{ msg string }
 
 func (e errTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, errors.New(e.msg) }
+
+// Entries wait for the webhook that was configured when they were queued:
+// one whose registration no longer serves the event's account does not get
+// it (its name reused for another tenant), and one renamed or removed
+// leaves entries no loop lists, which are dropped after MaxAge (fourth
+// review).
+func TestEntriesFollowTheWebhookConfiguration(t *testing.T) {
+	rcv := &receiver{}
+	srv := httptest.NewServer(rcv)
+	defer srv.Close()
+	ctx := context.Background()
+	b := newStore(t)
+	before := New(Config{Store: b, Webhooks: []Webhook{{Name: "tenant-a", URL: srv.URL + "/acme", Secret: secret, Accounts: []string{"acme"}}}})
+	if n, err := before.Enqueue(ctx, blockedEvent()); err != nil || n != 1 { // account acme
+		t.Fatal(n, err)
+	}
+	after := New(Config{Store: b, Webhooks: []Webhook{{Name: "tenant-a", URL: srv.URL + "/globex", Secret: secret, Accounts: []string{"globex"}}}})
+	after.DeliverDue(ctx)
+	if rcv.count() != 0 || pending(t, b) != 0 {
+		t.Fatalf("acme's event after its webhook was given to globex: %d posts, %d left; want none of either", rcv.count(), pending(t, b))
+	}
+
+	b = newStore(t)
+	old := New(Config{Store: b, Webhooks: []Webhook{{Name: "ops", URL: srv.URL, Secret: secret}}})
+	if _, err := old.Enqueue(ctx, blockedEvent()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	renamed := New(Config{Store: b, Webhooks: []Webhook{{Name: "ops-eu", URL: srv.URL, Secret: secret}},
+		Now: func() time.Time { return now }})
+	renamed.DeliverDue(ctx)
+	if pending(t, b) != 1 {
+		t.Fatal("an entry of a webhook renamed a moment ago was dropped at once")
+	}
+	now = now.Add(8 * 24 * time.Hour)
+	renamed.DeliverDue(ctx)
+	if pending(t, b) != 0 || rcv.count() != 0 {
+		t.Fatalf("an entry of a renamed webhook past MaxAge: %d left, %d posts; want it dropped", pending(t, b), rcv.count())
+	}
+}
