@@ -74,12 +74,19 @@ func blockedEvent() Event {
 		ArtifactType: "ARTIFACT_TYPE_SMS", EngagementID: "eng-1"}
 }
 
-func TestDeliversSignedEventOnceAndForgetsIt(t *testing.T) {
+// opsOutbox is an outbox on a fresh store with one webhook, "ops", for
+// every account, posting to a receiver that records what it gets.
+func opsOutbox(t *testing.T) (*Outbox, *receiver, store.Bucket) {
+	t.Helper()
 	rcv := &receiver{}
 	srv := httptest.NewServer(rcv)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	b := newStore(t)
-	o := New(Config{Store: b, Webhooks: []Webhook{{Name: "ops", URL: srv.URL, Secret: secret}}})
+	return New(Config{Store: b, Webhooks: []Webhook{{Name: "ops", URL: srv.URL, Secret: secret}}}), rcv, b
+}
+
+func TestDeliversSignedEventOnceAndForgetsIt(t *testing.T) {
+	o, rcv, b := opsOutbox(t)
 	ctx := context.Background()
 	ev := blockedEvent()
 	ev.ID = NewID()
@@ -273,11 +280,7 @@ func TestEnqueueWakesRun(t *testing.T) {
 // kept the outbox polling every second (second review). The labels are
 // dropped, and said to be.
 func TestEventWithLargeLabelsIsDeliveredWithoutThem(t *testing.T) {
-	rcv := &receiver{}
-	srv := httptest.NewServer(rcv)
-	defer srv.Close()
-	b := newStore(t)
-	o := New(Config{Store: b, Webhooks: []Webhook{{Name: "ops", URL: srv.URL, Secret: secret}}})
+	o, rcv, b := opsOutbox(t)
 	ctx := context.Background()
 	ev := blockedEvent()
 	ev.Labels = map[string]string{}
