@@ -177,7 +177,7 @@ func (s *artifactService) UndeleteArtifact(ctx context.Context, req *sealgatev1.
 			return nil, artifactNotFound(ref.Name())
 		case cur.Deleted == nil:
 			return nil, newStatus(codes.FailedPrecondition, "the artifact is not deleted", ReasonNotDeleted, nil)
-		case !now.Before(cur.Deleted.PurgeTime):
+		case !now.Before(cur.Deleted.PurgeTime) || cur.Purging:
 			return nil, artifactNotFound(ref.Name()) // purged, or about to be
 		}
 		next := *cur
@@ -267,6 +267,9 @@ func (s *artifactService) SetLegalHold(ctx context.Context, req *sealgatev1.SetL
 				if cur != nil {
 					c := *cur
 					next = &c
+				}
+				if next.Purging {
+					return nil, lifecycle.ErrPurging // too late: its purge has begun
 				}
 				next.Hold = &lifecycle.Hold{Time: now, Reason: req.GetReason(), Creator: p.Subject}
 				return next, nil

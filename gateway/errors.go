@@ -133,7 +133,8 @@ func (g *Gateway) toStatus(ctx context.Context, op string, err error) error {
 		return status.Error(codes.Canceled, "request canceled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
-	case errors.Is(err, lifecycle.ErrShredded):
+	case errors.Is(err, lifecycle.ErrShredded), errors.Is(err, lifecycle.ErrPurging):
+		// Purged, or being purged: past the point where a hold can keep it.
 		return newStatus(codes.NotFound, "artifact not found", ReasonArtifactNotFound, nil)
 	case errors.Is(err, keys.ErrKeyNotAllowed):
 		g.log.WarnContext(ctx, "key not allowed", "op", op, "err", err)

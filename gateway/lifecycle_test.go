@@ -432,3 +432,22 @@ func TestFailedSoftDeleteOfAnArtifactWithoutRecordKeepsIt(t *testing.T) {
 		t.Fatalf("an artifact never deleted (the delete failed) was purged by the sweeper; GetArtifact now: %v", gerr)
 	}
 }
+
+// Once the sweeper has claimed an artifact's record for its purge, a hold
+// or an undelete is refused as for an artifact already gone, rather than
+// accepted and lost with the record.
+func TestHoldAndUndeleteAfterThePurgeClaimAreRefused(t *testing.T) {
+	e, _ := startSoftDelete(t, "none/")
+	a := mustUpload(t, e.Env, e.ctx, callHeader("us-west"), []byte("being purged"))
+	if _, err := e.Artifacts.DeleteArtifact(e.ctx, &sealgatev1.DeleteArtifactRequest{Name: a.GetName()}); err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := layout.ParseArtifactName(a.GetName())
+	if err := e.Runtime.Lifecycle.MarkPurging(context.Background(), ref, func(*lifecycle.Record) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Artifacts.SetLegalHold(e.ctx, &sealgatev1.SetLegalHoldRequest{Target: a.GetName(), Reason: "too late"})
+	wantStatus(t, "a hold after the purge claimed the record", err, codes.NotFound, "ARTIFACT_NOT_FOUND")
+	_, err = e.Artifacts.UndeleteArtifact(e.ctx, &sealgatev1.UndeleteArtifactRequest{Name: a.GetName()})
+	wantStatus(t, "an undelete after the purge claimed the record", err, codes.NotFound, "ARTIFACT_NOT_FOUND")
+}

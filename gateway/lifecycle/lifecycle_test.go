@@ -354,3 +354,55 @@ func TestHoldPlacedAfterSoftExpiryStopsThePurge(t *testing.T) {
 		t.Fatal("the other artifact was not purged")
 	}
 }
+
+// A hold placed between the sweeper's look at a record and its purge keeps
+// the artifact: the purge claims the record by compare-and-swap and sees
+// the hold, and a hold that comes after the claim is refused rather than
+// lost with the record (fourth review: the record was destroyed
+// unconditionally, with a hold written in that gap).
+func TestHoldPlacedWhileThePurgeChecksKeepsTheArtifact(t *testing.T) {
+	ctx := context.Background()
+	for _, mode := range []sealgatev1.DeletionMode{sealgatev1.DeletionMode_DELETION_MODE_HARD, sealgatev1.DeletionMode_DELETION_MODE_SOFT} {
+		t.Run(mode.String(), func(t *testing.T) {
+			e := newSweepEnv(t, mode)
+			now := time.Now()
+			ref := e.seed(t, now.Add(-48*time.Hour), "e")
+			clock := now
+			sw := NewSweeper(SweeperConfig{Store: e.s, Settings: e.settings, Topology: e.topo, Now: func() time.Time { return clock }})
+			if mode == sealgatev1.DeletionMode_DELETION_MODE_SOFT {
+				if _, err := sw.Pass(ctx); err != nil { // expired: soft-deleted, purge due after the window
+					t.Fatal(err)
+				}
+				clock = now.Add(SoftDeleteWindow + 25*time.Hour)
+			}
+			sw.SetHook(func(step string, r layout.Ref) error {
+				if step == StepPurgeClaim && r == ref {
+					// What PlaceLegalHold does, after the sweeper's look.
+					_, err := e.s.Update(ctx, ref, func(cur *Record) (*Record, error) {
+						c := *cur
+						c.Hold = &Hold{Reason: "litigation"}
+						return &c, nil
+					})
+					return err
+				}
+				return nil
+			})
+			r, err := sw.Pass(ctx)
+			if err != nil || r.Held != 1 {
+				t.Fatalf("pass with a hold placed during it: %+v, %v; want it held", r, err)
+			}
+			if !exists(t, e.region, ref.StoredKey()) || !exists(t, e.s.Bucket(), recordKey("acme", ref.ID)) {
+				t.Fatal("the artifact held during the purge's checks was purged")
+			}
+		})
+	}
+	// Once claimed, a record refuses a hold.
+	e := newSweepEnv(t, sealgatev1.DeletionMode_DELETION_MODE_HARD)
+	ref := e.seed(t, time.Now(), "e2")
+	if err := e.s.MarkPurging(ctx, ref, func(*Record) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _, _ := e.s.Load(ctx, ref); rec == nil || !rec.Purging {
+		t.Fatalf("claimed record %+v, want purging", rec)
+	}
+}

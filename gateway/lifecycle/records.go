@@ -42,6 +42,9 @@ type Record struct {
 	Hold       *Hold     `json:"hold,omitempty"`
 	// Redaction is set for a recording of an account that redacts audio.
 	Redaction *Redaction `json:"redaction,omitempty"`
+	// Purging is set once a purge has claimed the record (MarkPurging):
+	// no hold or undelete may change it after that.
+	Purging bool `json:"purging,omitempty"`
 }
 
 // Deletion is a soft deletion.
@@ -149,6 +152,34 @@ func (s *Store) Update(ctx context.Context, ref layout.Ref, change func(*Record)
 // Destroy deletes ref's record, and with it the external shares of its data
 // keys: from then on no copy of the object can be decrypted. Destroying a
 // missing record is not an error.
+// ErrPurging is what an update that would keep a record returns once a
+// purge has claimed it.
+var ErrPurging = errors.New("lifecycle: the artifact is being purged")
+
+// MarkPurging claims ref's record for a purge, by compare-and-swap: ok
+// sees the record as it is at that moment and refuses the purge with an
+// error (a hold placed since the caller last looked), which MarkPurging
+// returns. Once claimed, holds and undeletes refuse the record
+// (ErrPurging), so nothing placed after the check is lost with it. A
+// missing record needs no claim.
+func (s *Store) MarkPurging(ctx context.Context, ref layout.Ref, ok func(*Record) error) error {
+	_, err := s.Update(ctx, ref, func(cur *Record) (*Record, error) {
+		if cur == nil {
+			return nil, ErrNoChange
+		}
+		if err := ok(cur); err != nil {
+			return nil, err
+		}
+		if cur.Purging {
+			return nil, ErrNoChange
+		}
+		c := *cur
+		c.Purging = true
+		return &c, nil
+	})
+	return err
+}
+
 func (s *Store) Destroy(ctx context.Context, ref layout.Ref) error {
 	if err := s.b.Delete(ctx, recordKey(ref.Account, ref.ID)); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("lifecycle: destroy record of %s: %w", ref.Name(), err)

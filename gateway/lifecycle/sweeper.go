@@ -24,6 +24,7 @@ const (
 	StepExpireStart = "expire-start" // a due artifact was found
 	StepSoftDeleted = "soft-deleted" // its record says deleted, purge not yet indexed
 	StepPurgeIndex  = "purge-indexed"
+	StepPurgeClaim  = "purge-claim" // checked, about to claim the record (MarkPurging)
 	StepShredded    = "shredded"        // its record (and external share) is destroyed
 	StepObjectsGone = "objects-deleted" // its objects are deleted, index entries remain
 	StepUnindexed   = "unindexed"       // done
@@ -286,7 +287,13 @@ func (s *Sweeper) expireOne(ctx context.Context, ref layout.Ref, category string
 	}
 	if rec == nil || !soft {
 		// No record (purged by an earlier pass that died before tidying
-		// up), or hard deletion: purge now.
+		// up), or hard deletion: purge now, unless a hold came since.
+		if held, err := s.claim(ctx, ref, false); err != nil || held {
+			if held {
+				r.Held++
+			}
+			return err
+		}
 		if err := s.purge(ctx, ref, "expired"); err != nil {
 			return err
 		}
@@ -403,6 +410,14 @@ func (s *Sweeper) purgeEntry(ctx context.Context, key string, now time.Time, r *
 			return nil
 		}
 	}
+	if held, err := s.claim(ctx, ref, true); errors.Is(err, errUndeleted) {
+		return s.cfg.Store.remove(ctx, key)
+	} else if err != nil || held {
+		if held {
+			r.Held++
+		}
+		return err
+	}
 	if err := s.purge(ctx, ref, "soft-delete window over"); err != nil {
 		return err
 	}
@@ -419,6 +434,35 @@ func (s *Sweeper) purgeEntry(ctx context.Context, key string, now time.Time, r *
 // purge destroys ref's record (its external share) first, then deletes its
 // objects in both regions, so that a crash in between leaves objects no one
 // can decrypt, which the next pass deletes.
+// errUndeleted: the record a purge was about to claim is no longer
+// deleted.
+var errUndeleted = errors.New("lifecycle: undeleted")
+
+// claim claims ref's record for a purge (Store.MarkPurging) as the sweeper
+// found it: held reports a hold placed since the sweeper looked, which
+// keeps the artifact; with deleted (the soft-delete window is over) the
+// error errUndeleted says the record was undeleted since.
+func (s *Sweeper) claim(ctx context.Context, ref layout.Ref, deleted bool) (held bool, err error) {
+	if err := s.hook(StepPurgeClaim, ref); err != nil {
+		return false, err
+	}
+	err = s.cfg.Store.MarkPurging(ctx, ref, func(cur *Record) error {
+		switch {
+		case cur.Hold != nil:
+			return errHeldNow
+		case deleted && cur.Deleted == nil:
+			return errUndeleted
+		}
+		return nil
+	})
+	if errors.Is(err, errHeldNow) {
+		return true, nil
+	}
+	return false, err
+}
+
+var errHeldNow = errors.New("lifecycle: held")
+
 func (s *Sweeper) purge(ctx context.Context, ref layout.Ref, reason string) error {
 	if err := Purge(ctx, s.cfg.Store, s.cfg.Topology, ref, s.hook); err != nil {
 		return err
