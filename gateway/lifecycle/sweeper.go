@@ -24,7 +24,7 @@ const (
 	StepExpireStart = "expire-start" // a due artifact was found
 	StepSoftDeleted = "soft-deleted" // its record says deleted, purge not yet indexed
 	StepPurgeIndex  = "purge-indexed"
-	StepPurgeClaim  = "purge-claim" // checked, about to claim the record (MarkPurging)
+	StepPurgeClaim  = "purge-claim"     // checked, about to claim the record (MarkPurging)
 	StepShredded    = "shredded"        // its record (and external share) is destroyed
 	StepObjectsGone = "objects-deleted" // its objects are deleted, index entries remain
 	StepUnindexed   = "unindexed"       // done
