@@ -394,6 +394,31 @@ func TestHoldPlacedWhileThePurgeChecksKeepsTheArtifact(t *testing.T) {
 			if !exists(t, e.region, ref.StoredKey()) || !exists(t, e.s.Bucket(), recordKey("acme", ref.ID)) {
 				t.Fatal("the artifact held during the purge's checks was purged")
 			}
+			// The same with a hold on its engagement, an object of its own.
+			other := e.seed(t, now.Add(-48*time.Hour), "e-other")
+			if mode == sealgatev1.DeletionMode_DELETION_MODE_SOFT {
+				sw.SetHook(nil)
+				clock = now
+				if _, err := sw.Pass(ctx); err != nil {
+					t.Fatal(err)
+				}
+				clock = now.Add(SoftDeleteWindow + 25*time.Hour)
+			}
+			sw.SetHook(func(step string, r layout.Ref) error {
+				if step == StepPurgeClaim && r == other {
+					return e.s.PutEngagementHold(ctx, "acme", EngagementHold{Engagement: "e-other", Reason: "litigation"})
+				}
+				return nil
+			})
+			if r, err := sw.Pass(ctx); err != nil || r.Held < 1 {
+				t.Fatalf("pass with an engagement hold placed during it: %+v, %v", r, err)
+			}
+			if !exists(t, e.region, other.StoredKey()) {
+				t.Fatal("the artifact whose engagement was held during the purge's checks was purged")
+			}
+			if rec, _, _ := e.s.Load(ctx, other); rec == nil || rec.Purging {
+				t.Fatalf("the held artifact's record %+v: want it kept and not claimed", rec)
+			}
 		})
 	}
 	// Once claimed, a record refuses a hold.

@@ -446,6 +446,7 @@ func (s *Sweeper) claim(ctx context.Context, ref layout.Ref, deleted bool) (held
 	if err := s.hook(StepPurgeClaim, ref); err != nil {
 		return false, err
 	}
+	engagement := ""
 	err = s.cfg.Store.MarkPurging(ctx, ref, func(cur *Record) error {
 		switch {
 		case cur.Hold != nil:
@@ -453,12 +454,35 @@ func (s *Sweeper) claim(ctx context.Context, ref layout.Ref, deleted bool) (held
 		case deleted && cur.Deleted == nil:
 			return errUndeleted
 		}
+		engagement = cur.Engagement
 		return nil
 	})
 	if errors.Is(err, errHeldNow) {
 		return true, nil
 	}
-	return false, err
+	if err != nil || engagement == "" {
+		return false, err
+	}
+	// An engagement's hold is an object of its own, which the claim does
+	// not cover: look again now that the claim is made. A hold placed
+	// before this look keeps the artifact (the claim is given back); one
+	// placed after it comes after the purge began.
+	h, err := s.cfg.Store.EngagementHold(ctx, ref.Account, engagement)
+	if err != nil {
+		return false, err
+	}
+	if h == nil {
+		return false, nil
+	}
+	_, err = s.cfg.Store.Update(ctx, ref, func(cur *Record) (*Record, error) {
+		if cur == nil || !cur.Purging {
+			return nil, ErrNoChange
+		}
+		c := *cur
+		c.Purging = false
+		return &c, nil
+	})
+	return true, err
 }
 
 var errHeldNow = errors.New("lifecycle: held")
