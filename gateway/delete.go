@@ -177,7 +177,7 @@ func (s *artifactService) UndeleteArtifact(ctx context.Context, req *sealgatev1.
 			return nil, artifactNotFound(ref.Name())
 		case cur.Deleted == nil:
 			return nil, newStatus(codes.FailedPrecondition, "the artifact is not deleted", ReasonNotDeleted, nil)
-		case !now.Before(cur.Deleted.PurgeTime) || cur.Purging:
+		case !now.Before(cur.Deleted.PurgeTime) || cur.Claimed(now):
 			return nil, artifactNotFound(ref.Name()) // purged, or about to be
 		}
 		next := *cur
@@ -268,9 +268,10 @@ func (s *artifactService) SetLegalHold(ctx context.Context, req *sealgatev1.SetL
 					c := *cur
 					next = &c
 				}
-				if next.Purging {
+				if next.Claimed(now) {
 					return nil, lifecycle.ErrPurging // too late: its purge has begun
 				}
+				next.Purging = nil // a claim left by a sweeper that stopped
 				next.Hold = &lifecycle.Hold{Time: now, Reason: req.GetReason(), Creator: p.Subject}
 				return next, nil
 			})

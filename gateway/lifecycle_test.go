@@ -443,11 +443,22 @@ func TestHoldAndUndeleteAfterThePurgeClaimAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref, _ := layout.ParseArtifactName(a.GetName())
-	if err := e.Runtime.Lifecycle.MarkPurging(context.Background(), ref, func(*lifecycle.Record) error { return nil }); err != nil {
+	now := e.kms.clock.now()
+	if _, err := e.Runtime.Lifecycle.MarkPurging(context.Background(), ref, now, func(*lifecycle.Record) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	_, err := e.Artifacts.SetLegalHold(e.ctx, &sealgatev1.SetLegalHoldRequest{Target: a.GetName(), Reason: "too late"})
 	wantStatus(t, "a hold after the purge claimed the record", err, codes.NotFound, "ARTIFACT_NOT_FOUND")
 	_, err = e.Artifacts.UndeleteArtifact(e.ctx, &sealgatev1.UndeleteArtifactRequest{Name: a.GetName()})
 	wantStatus(t, "an undelete after the purge claimed the record", err, codes.NotFound, "ARTIFACT_NOT_FOUND")
+	// A claim left by a sweeper that stopped blocks nothing once it is
+	// stale (fifth review: it refused holds for as long as an engagement
+	// hold kept the sweeper away).
+	e.advance(lifecycle.ClaimTTL + time.Second)
+	if _, err := e.Artifacts.SetLegalHold(e.ctx, &sealgatev1.SetLegalHoldRequest{Target: a.GetName(), Reason: "in time"}); err != nil {
+		t.Fatalf("a hold on an artifact whose purge claim is stale: %v", err)
+	}
+	if rec, _, _ := e.Runtime.Lifecycle.Load(context.Background(), ref); rec == nil || rec.Hold == nil || rec.Purging != nil {
+		t.Fatalf("record after the hold: %+v; want held and the stale claim gone", rec)
+	}
 }

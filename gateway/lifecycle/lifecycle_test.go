@@ -416,18 +416,64 @@ func TestHoldPlacedWhileThePurgeChecksKeepsTheArtifact(t *testing.T) {
 			if !exists(t, e.region, other.StoredKey()) {
 				t.Fatal("the artifact whose engagement was held during the purge's checks was purged")
 			}
-			if rec, _, _ := e.s.Load(ctx, other); rec == nil || rec.Purging {
+			if rec, _, _ := e.s.Load(ctx, other); rec == nil || rec.Purging != nil {
 				t.Fatalf("the held artifact's record %+v: want it kept and not claimed", rec)
 			}
 		})
 	}
 	// Once claimed, a record refuses a hold.
 	e := newSweepEnv(t, sealgatev1.DeletionMode_DELETION_MODE_HARD)
-	ref := e.seed(t, time.Now(), "e2")
-	if err := e.s.MarkPurging(ctx, ref, func(*Record) error { return nil }); err != nil {
+	now := time.Now()
+	ref := e.seed(t, now, "e2")
+	claim, err := e.s.MarkPurging(ctx, ref, now, func(*Record) error { return nil })
+	if err != nil || claim.IsZero() {
+		t.Fatal(claim, err)
+	}
+	if rec, _, _ := e.s.Load(ctx, ref); !rec.Claimed(now) || rec.Claimed(now.Add(ClaimTTL)) {
+		t.Fatalf("claimed record %+v, want claimed for ClaimTTL", rec)
+	}
+	// Another purge does not take a live claim, nor give it back.
+	if _, err := e.s.MarkPurging(ctx, ref, now.Add(time.Minute), func(*Record) error { return nil }); !errors.Is(err, ErrClaimed) {
+		t.Fatalf("a second claim while the first is live: %v, want ErrClaimed", err)
+	}
+	if err := e.s.ReleaseClaim(ctx, ref, now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if rec, _, _ := e.s.Load(ctx, ref); rec == nil || !rec.Purging {
-		t.Fatalf("claimed record %+v, want purging", rec)
+	if rec, _, _ := e.s.Load(ctx, ref); !rec.Claimed(now) {
+		t.Fatal("another purge's release gave back the first's claim")
+	}
+	// A claim left by a sweeper that stopped is taken over after ClaimTTL.
+	if _, err := e.s.MarkPurging(ctx, ref, now.Add(ClaimTTL+time.Second), func(*Record) error { return nil }); err != nil {
+		t.Fatalf("taking over a stale claim: %v", err)
+	}
+}
+
+// A second sweeper that meets a live claim leaves the artifact to the purge
+// under way: it neither purges it nor gives the claim back, even when it
+// finds the engagement held (fifth review: it cleared the first sweeper's
+// claim, after which an artifact hold was accepted and destroyed with the
+// record).
+func TestSecondSweeperLeavesALiveClaimAlone(t *testing.T) {
+	ctx := context.Background()
+	e := newSweepEnv(t, sealgatev1.DeletionMode_DELETION_MODE_HARD)
+	now := time.Now()
+	ref := e.seed(t, now.Add(-48*time.Hour), "e")
+	first, err := e.s.MarkPurging(ctx, ref, now, func(*Record) error { return nil }) // sweeper A, mid-purge
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := NewSweeper(SweeperConfig{Store: e.s, Settings: e.settings, Topology: e.topo, Now: func() time.Time { return now.Add(time.Minute) },
+		Hook: func(step string, r layout.Ref) error {
+			if step == StepPurgeClaim && r == ref {
+				return e.s.PutEngagementHold(ctx, "acme", EngagementHold{Engagement: "e", Reason: "litigation"})
+			}
+			return nil
+		}})
+	if _, err := sw.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, _, _ := e.s.Load(ctx, ref)
+	if rec == nil || rec.Purging == nil || !rec.Purging.Equal(first) {
+		t.Fatalf("record after a second sweeper's pass: %+v; want A's claim untouched", rec)
 	}
 }

@@ -42,9 +42,10 @@ type Record struct {
 	Hold       *Hold     `json:"hold,omitempty"`
 	// Redaction is set for a recording of an account that redacts audio.
 	Redaction *Redaction `json:"redaction,omitempty"`
-	// Purging is set once a purge has claimed the record (MarkPurging):
-	// no hold or undelete may change it after that.
-	Purging bool `json:"purging,omitempty"`
+	// Purging is when a purge claimed the record (MarkPurging): for
+	// ClaimTTL after it no hold or undelete may change the record, and no
+	// other purge claims it.
+	Purging *time.Time `json:"purging,omitempty"`
 }
 
 // Deletion is a soft deletion.
@@ -156,25 +157,62 @@ func (s *Store) Update(ctx context.Context, ref layout.Ref, change func(*Record)
 // purge has claimed it.
 var ErrPurging = errors.New("lifecycle: the artifact is being purged")
 
-// MarkPurging claims ref's record for a purge, by compare-and-swap: ok
-// sees the record as it is at that moment and refuses the purge with an
+// ErrClaimed means another purge holds a live claim on the record.
+var ErrClaimed = errors.New("lifecycle: another purge of the artifact is under way")
+
+// ClaimTTL is how long a purge's claim counts: far longer than the few
+// writes between a claim and the record's destruction. An older claim was
+// left by a sweeper that stopped, and counts for nothing.
+const ClaimTTL = 10 * time.Minute
+
+// Claimed reports whether a purge holds a live claim on r at now.
+func (r *Record) Claimed(now time.Time) bool {
+	return r != nil && r.Purging != nil && now.Sub(*r.Purging) < ClaimTTL
+}
+
+// MarkPurging claims ref's record for a purge at now, by compare-and-swap:
+// ok sees the record as it is at that moment and refuses the purge with an
 // error (a hold placed since the caller last looked), which MarkPurging
-// returns. Once claimed, holds and undeletes refuse the record
-// (ErrPurging), so nothing placed after the check is lost with it. A
-// missing record needs no claim.
-func (s *Store) MarkPurging(ctx context.Context, ref layout.Ref, ok func(*Record) error) error {
+// returns; a live claim of another purge gives ErrClaimed. Once claimed,
+// holds and undeletes refuse the record (ErrPurging), so nothing placed
+// after the check is lost with it. It returns the claim's time, for
+// ReleaseClaim; zero for a missing record, which needs no claim.
+func (s *Store) MarkPurging(ctx context.Context, ref layout.Ref, now time.Time, ok func(*Record) error) (time.Time, error) {
+	var claim time.Time
 	_, err := s.Update(ctx, ref, func(cur *Record) (*Record, error) {
+		claim = time.Time{}
 		if cur == nil {
 			return nil, ErrNoChange
 		}
 		if err := ok(cur); err != nil {
 			return nil, err
 		}
-		if cur.Purging {
+		if cur.Claimed(now) {
+			return nil, ErrClaimed
+		}
+		c := *cur
+		claim = now
+		c.Purging = &claim
+		return &c, nil
+	})
+	if err != nil {
+		return time.Time{}, err
+	}
+	return claim, nil
+}
+
+// ReleaseClaim gives back the claim MarkPurging made at claim, and no
+// other.
+func (s *Store) ReleaseClaim(ctx context.Context, ref layout.Ref, claim time.Time) error {
+	if claim.IsZero() {
+		return nil
+	}
+	_, err := s.Update(ctx, ref, func(cur *Record) (*Record, error) {
+		if cur == nil || cur.Purging == nil || !cur.Purging.Equal(claim) {
 			return nil, ErrNoChange
 		}
 		c := *cur
-		c.Purging = true
+		c.Purging = nil
 		return &c, nil
 	})
 	return err

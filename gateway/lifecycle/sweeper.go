@@ -288,7 +288,9 @@ func (s *Sweeper) expireOne(ctx context.Context, ref layout.Ref, category string
 	if rec == nil || !soft {
 		// No record (purged by an earlier pass that died before tidying
 		// up), or hard deletion: purge now, unless a hold came since.
-		if held, err := s.claim(ctx, ref, false); err != nil || held {
+		if held, err := s.claim(ctx, ref, false); errors.Is(err, errSkip) {
+			return nil
+		} else if err != nil || held {
 			if held {
 				r.Held++
 			}
@@ -412,6 +414,8 @@ func (s *Sweeper) purgeEntry(ctx context.Context, key string, now time.Time, r *
 	}
 	if held, err := s.claim(ctx, ref, true); errors.Is(err, errUndeleted) {
 		return s.cfg.Store.remove(ctx, key)
+	} else if errors.Is(err, errSkip) {
+		return nil
 	} else if err != nil || held {
 		if held {
 			r.Held++
@@ -441,13 +445,14 @@ var errUndeleted = errors.New("lifecycle: undeleted")
 // claim claims ref's record for a purge (Store.MarkPurging) as the sweeper
 // found it: held reports a hold placed since the sweeper looked, which
 // keeps the artifact; with deleted (the soft-delete window is over) the
-// error errUndeleted says the record was undeleted since.
+// error errUndeleted says the record was undeleted since; errSkip that
+// another purge of it is under way.
 func (s *Sweeper) claim(ctx context.Context, ref layout.Ref, deleted bool) (held bool, err error) {
 	if err := s.hook(StepPurgeClaim, ref); err != nil {
 		return false, err
 	}
 	engagement := ""
-	err = s.cfg.Store.MarkPurging(ctx, ref, func(cur *Record) error {
+	claimed, err := s.cfg.Store.MarkPurging(ctx, ref, s.cfg.Now(), func(cur *Record) error {
 		switch {
 		case cur.Hold != nil:
 			return errHeldNow
@@ -457,33 +462,30 @@ func (s *Sweeper) claim(ctx context.Context, ref layout.Ref, deleted bool) (held
 		engagement = cur.Engagement
 		return nil
 	})
-	if errors.Is(err, errHeldNow) {
+	switch {
+	case errors.Is(err, errHeldNow):
 		return true, nil
-	}
-	if err != nil || engagement == "" {
+	case errors.Is(err, ErrClaimed):
+		return false, errSkip
+	case err != nil || engagement == "":
 		return false, err
 	}
 	// An engagement's hold is an object of its own, which the claim does
 	// not cover: look again now that the claim is made. A hold placed
-	// before this look keeps the artifact (the claim is given back); one
+	// before this look keeps the artifact (this claim is given back); one
 	// placed after it comes after the purge began.
 	h, err := s.cfg.Store.EngagementHold(ctx, ref.Account, engagement)
-	if err != nil {
-		return false, err
-	}
-	if h == nil {
-		return false, nil
-	}
-	_, err = s.cfg.Store.Update(ctx, ref, func(cur *Record) (*Record, error) {
-		if cur == nil || !cur.Purging {
-			return nil, ErrNoChange
+	if err != nil || h != nil {
+		if rerr := s.cfg.Store.ReleaseClaim(ctx, ref, claimed); err == nil {
+			err = rerr
 		}
-		c := *cur
-		c.Purging = false
-		return &c, nil
-	})
-	return true, err
+		return err == nil, err
+	}
+	return false, nil
 }
+
+// errSkip: another purge of the artifact is under way; it finishes it.
+var errSkip = errors.New("lifecycle: purge under way elsewhere")
 
 var errHeldNow = errors.New("lifecycle: held")
 

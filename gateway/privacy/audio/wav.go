@@ -193,7 +193,7 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 		// error must fail the silencing, never pass for the end (the
 		// redactor would store a truncated recording).
 		rest, err := br.Peek(maxTrailer + 1)
-		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 			return st, err
 		}
 		if len(rest) <= maxTrailer && trailer(rest) {
@@ -208,7 +208,7 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 		if n == 0 && errors.Is(err, io.EOF) {
 			break
 		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+		if err == io.ErrUnexpectedEOF { // io.ReadFull's own: the file ended
 			// A few stray bytes after the last chunk: keep them as they are.
 			_, werr := dst.Write(ch[:n])
 			return st, werr
@@ -253,7 +253,7 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 				return st, fmt.Errorf("%w: data before fmt", ErrNotWAV)
 			}
 			next, err := br.Peek(maxTrailer + 1)
-			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+			if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
 				return st, err
 			}
 			if size == 0xFFFFFFFF || size == 0 && len(next) > 0 && !trailer(next) {
@@ -284,6 +284,8 @@ func Silence(dst io.Writer, src io.Reader, spans []Span) (Stats, error) {
 				if _, err := dst.Write([]byte{b}); err != nil {
 					return st, err
 				}
+			} else if err != io.EOF {
+				return st, err
 			}
 		}
 	}
@@ -328,7 +330,7 @@ func copyZeros(dst io.Writer, src io.Reader) error {
 		if _, werr := dst.Write(buf[:n]); werr != nil {
 			return werr
 		}
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
@@ -382,9 +384,11 @@ func silenceData(dst io.Writer, src io.Reader, size int64, f Format, ranges []fr
 		}
 		pos += int64(n)
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
 				// A streamed WAV, or a truncated one (a recorder that died
 				// before it fixed the size): its data ends with the file.
+				// (Only io.ReadFull's own errors: a source's error that
+				// wraps one is a failure, not the end.)
 				break
 			}
 			return pos, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"slices"
@@ -423,5 +424,36 @@ func TestReadErrorsFailTheSilencing(t *testing.T) {
 	var out bytes.Buffer
 	if _, err := Silence(&out, bytes.NewReader(tail), nil); !errors.Is(err, ErrNotWAV) {
 		t.Errorf("zero padding then a sample byte: %v, want ErrNotWAV", err)
+	}
+}
+
+// onceFailing returns err once after its data, then io.EOF: a source whose
+// failure could pass for the end of the file if only the next call were
+// looked at.
+type onceFailing struct {
+	r      io.Reader
+	err    error
+	failed bool
+}
+
+func (o *onceFailing) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	if err == io.EOF && !o.failed {
+		o.failed = true
+		return n, o.err
+	}
+	return n, err
+}
+
+// A source error that wraps io.ErrUnexpectedEOF (as a store client's
+// does) in the middle of the samples is a failure, not the end of a
+// truncated file, even if the source says io.EOF after it (fifth review).
+func TestWrappedUnexpectedEOFIsAFailure(t *testing.T) {
+	in := fixtures[1].build()
+	off, size := dataOffset(t, in)
+	src := &onceFailing{r: bytes.NewReader(in[:off+size/2]), err: fmt.Errorf("store: read: %w", io.ErrUnexpectedEOF)}
+	var out bytes.Buffer
+	if _, err := Silence(&out, src, []Span{{Start: 0, End: time.Hour}}); err == nil {
+		t.Fatalf("a source failing mid-samples: no error, %d of %d bytes written", out.Len(), len(in))
 	}
 }
