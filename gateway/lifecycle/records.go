@@ -43,8 +43,7 @@ type Record struct {
 	// Redaction is set for a recording of an account that redacts audio.
 	Redaction *Redaction `json:"redaction,omitempty"`
 	// Purging is when a purge claimed the record (MarkPurging): for
-	// ClaimTTL after it no hold or undelete may change the record, and no
-	// other purge claims it.
+	// ClaimTTL after it no hold or undelete may change the record.
 	Purging *time.Time `json:"purging,omitempty"`
 }
 
@@ -157,12 +156,10 @@ func (s *Store) Update(ctx context.Context, ref layout.Ref, change func(*Record)
 // purge has claimed it.
 var ErrPurging = errors.New("lifecycle: the artifact is being purged")
 
-// ErrClaimed means another purge holds a live claim on the record.
-var ErrClaimed = errors.New("lifecycle: another purge of the artifact is under way")
-
-// ClaimTTL is how long a purge's claim counts: far longer than the few
-// writes between a claim and the record's destruction. An older claim was
-// left by a sweeper that stopped, and counts for nothing.
+// ClaimTTL is how long a purge's claim keeps holds and undeletes off the
+// record: far longer than the few writes between a claim and the record's
+// destruction. An older claim was left by a sweeper that stopped, and
+// blocks nothing.
 const ClaimTTL = 10 * time.Minute
 
 // Claimed reports whether a purge holds a live claim on r at now.
@@ -173,10 +170,12 @@ func (r *Record) Claimed(now time.Time) bool {
 // MarkPurging claims ref's record for a purge at now, by compare-and-swap:
 // ok sees the record as it is at that moment and refuses the purge with an
 // error (a hold placed since the caller last looked), which MarkPurging
-// returns; a live claim of another purge gives ErrClaimed. Once claimed,
-// holds and undeletes refuse the record (ErrPurging), so nothing placed
-// after the check is lost with it. It returns the claim's time, for
-// ReleaseClaim; zero for a missing record, which needs no claim.
+// returns. Once claimed, holds and undeletes refuse the record (ErrPurging)
+// for ClaimTTL, so nothing placed after the check is lost with it. It
+// returns the claim's time for ReleaseClaim, or zero when the caller does
+// not own a claim: a missing record needs none, and a live claim of another
+// purge is left as it is (the caller may purge too: purging is idempotent,
+// and the next pass after a sweeper stopped must finish its purges).
 func (s *Store) MarkPurging(ctx context.Context, ref layout.Ref, now time.Time, ok func(*Record) error) (time.Time, error) {
 	var claim time.Time
 	_, err := s.Update(ctx, ref, func(cur *Record) (*Record, error) {
@@ -188,7 +187,7 @@ func (s *Store) MarkPurging(ctx context.Context, ref layout.Ref, now time.Time, 
 			return nil, err
 		}
 		if cur.Claimed(now) {
-			return nil, ErrClaimed
+			return nil, ErrNoChange
 		}
 		c := *cur
 		claim = now

@@ -288,9 +288,7 @@ func (s *Sweeper) expireOne(ctx context.Context, ref layout.Ref, category string
 	if rec == nil || !soft {
 		// No record (purged by an earlier pass that died before tidying
 		// up), or hard deletion: purge now, unless a hold came since.
-		if held, err := s.claim(ctx, ref, false); errors.Is(err, errSkip) {
-			return nil
-		} else if err != nil || held {
+		if held, err := s.claim(ctx, ref, false); err != nil || held {
 			if held {
 				r.Held++
 			}
@@ -414,8 +412,6 @@ func (s *Sweeper) purgeEntry(ctx context.Context, key string, now time.Time, r *
 	}
 	if held, err := s.claim(ctx, ref, true); errors.Is(err, errUndeleted) {
 		return s.cfg.Store.remove(ctx, key)
-	} else if errors.Is(err, errSkip) {
-		return nil
 	} else if err != nil || held {
 		if held {
 			r.Held++
@@ -445,8 +441,8 @@ var errUndeleted = errors.New("lifecycle: undeleted")
 // claim claims ref's record for a purge (Store.MarkPurging) as the sweeper
 // found it: held reports a hold placed since the sweeper looked, which
 // keeps the artifact; with deleted (the soft-delete window is over) the
-// error errUndeleted says the record was undeleted since; errSkip that
-// another purge of it is under way.
+// error errUndeleted says the record was undeleted since. A live claim of
+// another purge is shared, never given back.
 func (s *Sweeper) claim(ctx context.Context, ref layout.Ref, deleted bool) (held bool, err error) {
 	if err := s.hook(StepPurgeClaim, ref); err != nil {
 		return false, err
@@ -465,8 +461,6 @@ func (s *Sweeper) claim(ctx context.Context, ref layout.Ref, deleted bool) (held
 	switch {
 	case errors.Is(err, errHeldNow):
 		return true, nil
-	case errors.Is(err, ErrClaimed):
-		return false, errSkip
 	case err != nil || engagement == "":
 		return false, err
 	}
@@ -476,6 +470,7 @@ func (s *Sweeper) claim(ctx context.Context, ref layout.Ref, deleted bool) (held
 	// placed after it comes after the purge began.
 	h, err := s.cfg.Store.EngagementHold(ctx, ref.Account, engagement)
 	if err != nil || h != nil {
+		// Give back this pass's claim (ReleaseClaim leaves another's).
 		if rerr := s.cfg.Store.ReleaseClaim(ctx, ref, claimed); err == nil {
 			err = rerr
 		}
@@ -483,9 +478,6 @@ func (s *Sweeper) claim(ctx context.Context, ref layout.Ref, deleted bool) (held
 	}
 	return false, nil
 }
-
-// errSkip: another purge of the artifact is under way; it finishes it.
-var errSkip = errors.New("lifecycle: purge under way elsewhere")
 
 var errHeldNow = errors.New("lifecycle: held")
 
