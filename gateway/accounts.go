@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -141,7 +140,7 @@ func (s *accountService) TestBlockingRule(ctx context.Context, req *sealgatev1.T
 	}
 	// The account's uploads and its rule tests share one scan share.
 	var matched bool
-	cost := time.Duration(len(req.GetSample())*insts) * limits.ScanCostPerByte
+	cost := limits.ScanCost(len(req.GetSample()), insts)
 	if err := g.limits.Scan(ctx, account, cost, func() { matched = re.MatchString(req.GetSample()) }); err != nil {
 		return nil, g.toStatus(ctx, "test rule", err)
 	}

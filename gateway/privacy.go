@@ -236,10 +236,19 @@ type blockWriter struct {
 	ctx   context.Context
 	dst   io.Writer
 	rules []blockRule
+	insts int // the rules' programs together: their cost per byte
 	tail  []byte
-	// scan runs a match within the account's scan share
-	// (limits.Limiter.Scan), given its worst-case cost.
-	scan func(ctx context.Context, estimate time.Duration, match func()) error
+	// Matches run within account's scan share.
+	limits  *limits.Limiter
+	account string
+}
+
+func newBlockWriter(ctx context.Context, dst io.Writer, rules []blockRule, l *limits.Limiter, account string) *blockWriter {
+	b := &blockWriter{ctx: ctx, dst: dst, rules: rules, limits: l, account: account}
+	for _, r := range rules {
+		b.insts += r.insts
+	}
+	return b
 }
 
 // blockWindow is how much text one match covers at most: a chunk (up to
@@ -250,17 +259,12 @@ const blockWindow = 64 << 10
 
 func (b *blockWriter) Write(p []byte) (int, error) {
 	scan := append(b.tail, p...)
-	insts := 0
-	for _, r := range b.rules {
-		insts += r.insts
-	}
 	// Windows overlap by blockOverlap, as chunks do, so a match that fits
 	// in blockOverlap is found wherever it falls.
 	for start := 0; ; start += blockWindow - blockOverlap {
 		end := min(start+blockWindow, len(scan))
 		window, hit := scan[start:end], ""
-		cost := time.Duration(len(window)*insts) * limits.ScanCostPerByte
-		err := b.scan(b.ctx, cost, func() {
+		err := b.limits.Scan(b.ctx, b.account, limits.ScanCost(len(window), b.insts), func() {
 			for _, r := range b.rules {
 				if r.re.Match(window) {
 					hit = r.id

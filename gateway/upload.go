@@ -370,10 +370,7 @@ func (g *Gateway) writeUpload(ctx context.Context, plan *uploadPlan, next *recei
 		sink = redacted
 	}
 	if len(plan.rules) > 0 {
-		account := plan.ref.Account
-		sink = &blockWriter{ctx: ctx, dst: sink, rules: plan.rules, scan: func(ctx context.Context, estimate time.Duration, match func()) error {
-			return g.limits.Scan(ctx, account, estimate, match)
-		}}
+		sink = newBlockWriter(ctx, sink, plan.rules, g.limits, plan.ref.Account)
 	}
 	var probe *wavProbe
 	if plan.audio {

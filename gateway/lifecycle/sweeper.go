@@ -431,9 +431,6 @@ func (s *Sweeper) purgeEntry(ctx context.Context, key string, now time.Time, r *
 	return s.hook(StepUnindexed, ref)
 }
 
-// purge destroys ref's record (its external share) first, then deletes its
-// objects in both regions, so that a crash in between leaves objects no one
-// can decrypt, which the next pass deletes.
 // errUndeleted: the record a purge was about to claim is no longer
 // deleted.
 var errUndeleted = errors.New("lifecycle: undeleted")
@@ -481,6 +478,9 @@ func (s *Sweeper) claim(ctx context.Context, ref layout.Ref, deleted bool) (held
 
 var errHeldNow = errors.New("lifecycle: held")
 
+// purge destroys ref's record (its external share) first, then deletes its
+// objects in both regions, so that a crash in between leaves objects no one
+// can decrypt, which the next pass deletes.
 func (s *Sweeper) purge(ctx context.Context, ref layout.Ref, reason string) error {
 	if err := Purge(ctx, s.cfg.Store, s.cfg.Topology, ref, s.hook); err != nil {
 		return err

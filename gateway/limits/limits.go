@@ -284,6 +284,12 @@ func (l *Limiter) Active(kind Kind, account string) int {
 // with it before the scan runs.
 const ScanCostPerByte = 6 * time.Nanosecond
 
+// ScanCost is the worst-case cost of matching n bytes against rules whose
+// programs total insts instructions: the estimate Scan takes.
+func ScanCost(n, insts int) time.Duration {
+	return time.Duration(n) * time.Duration(insts) * ScanCostPerByte
+}
+
 // Scan runs scan, which matches an account's blocking rules and costs at
 // most about estimate, within the account's scan share (ScanShare,
 // ScanBurst). It waits while the account's balance is negative (or returns
