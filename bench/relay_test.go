@@ -17,7 +17,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -105,41 +104,15 @@ func startRelay(t *testing.T, m *servers.MinIO) *relayProc {
 // roundTrip uploads data through the relay and reads it back, like
 // gatewayRoundTrip, with the CPU of the relay in the gateway's place.
 func (r *relayProc) roundTrip(cpu cpuMeter, key string, data []byte, withAES bool) (map[string]float64, error) {
-	size := int64(len(data))
 	flag := 0
 	if withAES {
 		flag = 1
 	}
-	c0, err := cpu.snap()
-	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	if err := r.put(key, data, flag); err != nil {
-		return nil, fmt.Errorf("relay put: %w", err)
-	}
-	up := time.Since(start)
-	c1, err := cpu.snap()
-	if err != nil {
-		return nil, err
-	}
-	start = time.Now()
-	n, err := r.get(key, flag)
-	if err != nil {
-		return nil, fmt.Errorf("relay get: %w", err)
-	}
-	down := time.Since(start)
-	c2, err := cpu.snap()
-	if err != nil {
-		return nil, err
-	}
-	if n != size {
-		return nil, fmt.Errorf("relay read %d bytes, want %d", n, size)
-	}
-	out := map[string]float64{"upload": mibPerSec(size, up), "download": mibPerSec(size, down)}
-	c0.perGiB(c1, size, "upload", out)
-	c1.perGiB(c2, size, "download", out)
-	return out, nil
+	return roundTrip(cpu, int64(len(data)), func() error {
+		return r.put(key, data, flag)
+	}, func() (int64, error) {
+		return r.get(key, flag)
+	})
 }
 
 func (r *relayProc) put(key string, data []byte, flag int) error {

@@ -175,16 +175,35 @@ func relayVariants(r *relayProc) []struct {
 // from MinIO A (untimed) so that rounds do not fill the disk.
 func (h *harness) gatewayRoundTrip(g *gatewayProc, cpu cpuMeter, data []byte) (map[string]float64, error) {
 	size := int64(len(data))
+	var name string
+	out, err := roundTrip(cpu, size, func() error {
+		a, err := g.client.Upload(g.ctx, &sealgatev1.UploadHeader{
+			Type: sealgatev1.ArtifactType_ARTIFACT_TYPE_VIDEO_RECORDING, SipZone: "us-west",
+			ContentType: "video/mp4", SizeBytes: &size,
+		}, bytes.NewReader(data), uploadChunk)
+		name = a.GetName()
+		return err
+	}, func() (int64, error) {
+		var w countingWriter
+		_, err := g.client.Read(g.ctx, name, &w)
+		return w.n, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, h.removeStaged(g, name)
+}
+
+// roundTrip times put and then get of size bytes, reading the CPU of cpu's
+// processes around each, and checks that get read size bytes. It returns
+// MiB/s and CPU per GiB of each direction, as perGiB names them.
+func roundTrip(cpu cpuMeter, size int64, put func() error, get func() (int64, error)) (map[string]float64, error) {
 	c0, err := cpu.snap()
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	a, err := g.client.Upload(g.ctx, &sealgatev1.UploadHeader{
-		Type: sealgatev1.ArtifactType_ARTIFACT_TYPE_VIDEO_RECORDING, SipZone: "us-west",
-		ContentType: "video/mp4", SizeBytes: &size,
-	}, bytes.NewReader(data), uploadChunk)
-	if err != nil {
+	if err := put(); err != nil {
 		return nil, fmt.Errorf("upload: %w", err)
 	}
 	up := time.Since(start)
@@ -193,8 +212,8 @@ func (h *harness) gatewayRoundTrip(g *gatewayProc, cpu cpuMeter, data []byte) (m
 		return nil, err
 	}
 	start = time.Now()
-	var w countingWriter
-	if _, err := g.client.Read(g.ctx, a.GetName(), &w); err != nil {
+	n, err := get()
+	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
 	}
 	down := time.Since(start)
@@ -202,11 +221,8 @@ func (h *harness) gatewayRoundTrip(g *gatewayProc, cpu cpuMeter, data []byte) (m
 	if err != nil {
 		return nil, err
 	}
-	if w.n != size {
-		return nil, fmt.Errorf("read %d bytes, want %d", w.n, size)
-	}
-	if err := h.removeStaged(g, a.GetName()); err != nil {
-		return nil, err
+	if n != size {
+		return nil, fmt.Errorf("read %d bytes, want %d", n, size)
 	}
 	out := map[string]float64{"upload": mibPerSec(size, up), "download": mibPerSec(size, down)}
 	c0.perGiB(c1, size, "upload", out)
@@ -231,35 +247,9 @@ func (h *harness) removeStaged(g *gatewayProc, name string) error {
 // minio-go settings and reads it back into io.Discard, checking the length.
 // Each round overwrites the same key.
 func directRoundTrip(ctx context.Context, c *minio.Core, cpu cpuMeter, bucket, key string, data []byte) (map[string]float64, error) {
-	size := int64(len(data))
-	c0, err := cpu.snap()
-	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	if err := putDirect(ctx, c, bucket, key, streamReader{bytes.NewReader(data)}, size); err != nil {
-		return nil, fmt.Errorf("put: %w", err)
-	}
-	up := time.Since(start)
-	c1, err := cpu.snap()
-	if err != nil {
-		return nil, err
-	}
-	start = time.Now()
-	n, err := getDirect(ctx, c, bucket, key)
-	if err != nil {
-		return nil, fmt.Errorf("get: %w", err)
-	}
-	down := time.Since(start)
-	c2, err := cpu.snap()
-	if err != nil {
-		return nil, err
-	}
-	if n != size {
-		return nil, fmt.Errorf("read %d bytes, want %d", n, size)
-	}
-	out := map[string]float64{"upload": mibPerSec(size, up), "download": mibPerSec(size, down)}
-	c0.perGiB(c1, size, "upload", out)
-	c1.perGiB(c2, size, "download", out)
-	return out, nil
+	return roundTrip(cpu, int64(len(data)), func() error {
+		return putDirect(ctx, c, bucket, key, streamReader{bytes.NewReader(data)}, int64(len(data)))
+	}, func() (int64, error) {
+		return getDirect(ctx, c, bucket, key)
+	})
 }
